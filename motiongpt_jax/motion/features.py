@@ -230,3 +230,18 @@ def mirror_joints(joints: np.ndarray, skel: Skeleton = HUMANML3D) -> np.ndarray:
   mirrored = joints[:, skel.mirror_permutation].copy()
   mirrored[..., 0] *= -1
   return mirrored
+
+
+def features_to_all_joints(features: np.ndarray) -> np.ndarray:
+  """All T+1 frames [T+1, J, 3] that features [T, D] were computed from.
+
+  ``features_to_joints`` gives the first T frames; the last one follows from the last
+  row's joint velocities (which HumanML3D expresses in that row's facing frame).
+  """
+  features = np.asarray(features, dtype=np.float64)
+  num_joints = skeleton_for_feature_dim(features.shape[-1]).num_joints
+  joints = features_to_joints(features, num_joints)
+  r_rot, _ = recover_root_rot_pos(features)
+  velocity = features[-1, feature_slices(num_joints)["local_velocity"]].reshape(num_joints, 3)
+  last = joints[-1] + Q.qrot(np.broadcast_to(Q.qinv(r_rot[-1]), (num_joints, 4)), velocity)
+  return np.concatenate([joints, last[None]], axis=0)

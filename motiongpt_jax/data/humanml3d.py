@@ -1,0 +1,249 @@
+"""Reading and validating HumanML3D / KIT-ML folders.
+
+A folder has ``new_joint_vecs/NAME.npy`` (features), ``texts/NAME.txt`` (lines
+``caption#word/POS tokens#from#to``), ``Mean.npy``, ``Std.npy`` and split files
+``train.txt``/``val.txt``/``test.txt`` naming the motions; ``new_joints`` is optional.
+
+The loading rules are those of the text-to-motion loaders that HumanML3D, MotionGPT and
+most papers share: motions shorter than the minimum length (40 frames HumanML3D, 24 KIT)
+or of 200 frames and more are skipped; a caption with a time span (``from``/``to`` in
+seconds, not both 0) becomes its own sample, cut from the motion at the data set's frame
+rate, subject to the same length rule; features are normalised with Mean/Std.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Iterator
+
+import numpy as np
+
+from motiongpt_jax.motion.skeleton import HUMANML3D, KIT, Skeleton
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+  """A data folder is not usable; the message names the file and the fault."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  skeleton: Skeleton
+  min_length: int
+  max_length: int  # exclusive upper bound on frames, as in the reference loaders
+
+  @property
+  def feature_dim(self) -> int:
+    return self.skeleton.feature_dim
+
+  @property
+  def fps(self) -> float:
+    return self.skeleton.fps
+
+
+SPECS = {
+    "humanml3d": DatasetSpec(HUMANML3D, min_length=40, max_length=200),
+    "kit": DatasetSpec(KIT, min_length=24, max_length=200),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Caption:
+  text: str
+  tokens: tuple[str, ...]  # "word/POS"
+  start: float  # seconds; 0 and 0 = the whole motion
+  end: float
+
+
+@dataclasses.dataclass
+class Sample:
+  name: str            # the motion's file name, or "<k>_<name>" for a caption's span
+  motion: np.ndarray   # [T, D] features, normalised unless asked otherwise
+  captions: list[Caption]
+
+  @property
+  def length(self) -> int:
+    return len(self.motion)
+
+
+def detect_kind(folder: str) -> str:
+  """'humanml3d' or 'kit', from the feature dimension of Mean.npy."""
+  mean_path = os.path.join(folder, "Mean.npy")
+  if not os.path.exists(mean_path):
+    raise DataError(f"{mean_path}: missing (every data folder needs Mean.npy and Std.npy)")
+  dim = np.load(mean_path, mmap_mode="r").shape[-1]
+  for kind, spec in SPECS.items():
+    if spec.feature_dim == dim:
+      return kind
+  raise DataError(f"{mean_path}: {dim} features; expected 263 (HumanML3D) or 251 (KIT-ML)")
+
+
+def parse_caption_line(line: str, path: str, lineno: int) -> Caption:
+  parts = line.rstrip("\n").split("#")
+  if len(parts) != 4:
+    raise DataError(f"{path}:{lineno}: expected 'caption#tokens#from#to' (4 fields separated "
+                    f"by '#'), got {len(parts)} field(s): {line.strip()[:80]!r}")
+  text, tokens, start, end = parts
+  if not text.strip():
+    raise DataError(f"{path}:{lineno}: empty caption")
+  try:
+    f_tag, to_tag = float(start), float(end)
+  except ValueError:
+    raise DataError(f"{path}:{lineno}: time tags must be numbers (seconds), got "
+                    f"{start!r} and {end!r}") from None
+  # The reference treats NaN tags as 0 (whole motion).
+  f_tag = 0.0 if math.isnan(f_tag) else f_tag
+  to_tag = 0.0 if math.isnan(to_tag) else to_tag
+  return Caption(text.strip(), tuple(tokens.split()), f_tag, to_tag)
+
+
+def read_captions(path: str) -> list[Caption]:
+  if not os.path.exists(path):
+    raise DataError(f"{path}: missing caption file")
+  try:
+    with open(path, encoding="utf-8") as f:
+      lines = f.readlines()
+  except UnicodeDecodeError as e:
+    raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+  caps = [parse_caption_line(line, path, i + 1) for i, line in enumerate(lines) if line.strip()]
+  if not caps:
+    raise DataError(f"{path}: no captions")
+  return caps
+
+
+def read_split_names(folder: str, split: str) -> list[str]:
+  path = os.path.join(folder, f"{split}.txt")
+  if not os.path.exists(path):
+    raise DataError(f"{path}: missing split file (expected one of "
+                    f"{', '.join(s + '.txt' for s in SPLITS)})")
+  with open(path) as f:
+    return [line.strip() for line in f if line.strip()]
+
+
+def load_mean_std(folder: str, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+  out = []
+  for name in ("Mean.npy", "Std.npy"):
+    path = os.path.join(folder, name)
+    if not os.path.exists(path):
+      raise DataError(f"{path}: missing (every data folder needs Mean.npy and Std.npy)")
+    arr = np.load(path).astype(np.float32)
+    if arr.shape != (spec.feature_dim,):
+      raise DataError(f"{path}: shape {arr.shape}, expected ({spec.feature_dim},)")
+    if not np.isfinite(arr).all():
+      raise DataError(f"{path}: contains NaN or inf")
+    out.append(arr)
+  if (out[1] <= 0).any():
+    bad = np.flatnonzero(out[1] <= 0)[:5].tolist()
+    raise DataError(f"{os.path.join(folder, 'Std.npy')}: std must be > 0, "
+                    f"dimensions {bad} are not")
+  return out[0], out[1]
+
+
+def load_motion(folder: str, name: str, spec: DatasetSpec) -> np.ndarray:
+  path = os.path.join(folder, "new_joint_vecs", name + ".npy")
+  if not os.path.exists(path):
+    raise DataError(f"{path}: missing motion file (named in a split file)")
+  try:
+    motion = np.load(path)
+  except Exception as e:  # a truncated or non-npy file
+    raise DataError(f"{path}: unreadable .npy file ({e})") from None
+  if motion.ndim != 2 or motion.shape[1] != spec.feature_dim:
+    raise DataError(f"{path}: features of shape {motion.shape}, expected "
+                    f"[frames, {spec.feature_dim}]")
+  if not np.isfinite(motion).all():
+    rows = np.flatnonzero(~np.isfinite(motion).all(axis=1))[:5].tolist()
+    raise DataError(f"{path}: NaN or inf in frames {rows}")
+  return motion.astype(np.float32)
+
+
+def iter_samples(folder: str, split: str, kind: str | None = None, normalize: bool = True,
+                 min_length: int | None = None, max_length: int | None = None
+                 ) -> Iterator[Sample]:
+  """Yields the samples of a split under the loading rules of the module docstring."""
+  kind = kind or detect_kind(folder)
+  spec = SPECS[kind]
+  lo = spec.min_length if min_length is None else min_length
+  hi = spec.max_length if max_length is None else max_length
+  mean, std = load_mean_std(folder, spec)
+  for name in read_split_names(folder, split):
+    motion = load_motion(folder, name, spec)
+    captions = read_captions(os.path.join(folder, "texts", name + ".txt"))
+    if normalize:
+      motion = (motion - mean) / std
+    whole = [c for c in captions if c.start == 0.0 and c.end == 0.0]
+    if whole and lo <= len(motion) < hi:
+      yield Sample(name, motion, whole)
+    for k, cap in enumerate(c for c in captions if not (c.start == 0.0 and c.end == 0.0)):
+      part = motion[int(cap.start * spec.fps):int(cap.end * spec.fps)]
+      if lo <= len(part) < hi:
+        yield Sample(f"{k}_{name}", part, [cap])
+
+
+def read_split(folder: str, split: str, **kwargs) -> list[Sample]:
+  return list(iter_samples(folder, split, **kwargs))
+
+
+@dataclasses.dataclass
+class CheckReport:
+  folder: str
+  kind: str
+  split_sizes: dict[str, int]
+  samples: dict[str, int]     # loadable samples per split (after the length rules)
+  lengths: dict[str, float]   # min / mean / max frames over listed motions
+  captions: int
+  warnings: list[str]
+
+  def summary(self) -> str:
+    lines = [f"{self.folder}: {self.kind} folder, OK",
+             "  motions per split: " + ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()),
+             "  samples per split (after length rules and caption spans): "
+             + ", ".join(f"{k} {v}" for k, v in self.samples.items()),
+             f"  frames: min {self.lengths['min']:.0f}, mean {self.lengths['mean']:.1f}, "
+             f"max {self.lengths['max']:.0f}",
+             f"  captions: {self.captions}"]
+    if self.warnings:
+      lines.append(f"  warnings ({len(self.warnings)}):")
+      lines += [f"    {w}" for w in self.warnings[:20]]
+      if len(self.warnings) > 20:
+        lines.append(f"    ... and {len(self.warnings) - 20} more")
+    return "\n".join(lines)
+
+
+def check_folder(folder: str, strict: bool = False) -> CheckReport:
+  """Validates a data folder; raises DataError on the first fault.
+
+  Motions too short or too long for the loaders are warnings (the real HumanML3D has
+  some; the loaders skip them), errors when ``strict``.
+  """
+  if not os.path.isdir(folder):
+    raise DataError(f"{folder}: not a directory")
+  for sub in ("new_joint_vecs", "texts"):
+    if not os.path.isdir(os.path.join(folder, sub)):
+      raise DataError(f"{os.path.join(folder, sub)}: missing folder")
+  kind = detect_kind(folder)
+  spec = SPECS[kind]
+  load_mean_std(folder, spec)
+  sizes, samples, all_lengths, warnings = {}, {}, [], []
+  n_captions = 0
+  for split in SPLITS:
+    names = read_split_names(folder, split)
+    sizes[split] = len(names)
+    for name in names:
+      motion = load_motion(folder, name, spec)
+      n_captions += len(read_captions(os.path.join(folder, "texts", name + ".txt")))
+      all_lengths.append(len(motion))
+      if not spec.min_length <= len(motion) < spec.max_length:
+        msg = (f"{os.path.join(folder, 'new_joint_vecs', name + '.npy')}: {len(motion)} frames, "
+               f"{'too short' if len(motion) < spec.min_length else 'too long'} "
+               f"(loaders keep {spec.min_length}..{spec.max_length - 1})")
+        if strict:
+          raise DataError(msg)
+        warnings.append(msg)
+    samples[split] = sum(1 for _ in iter_samples(folder, split, kind))
+  if not all_lengths:
+    raise DataError(f"{folder}: the split files name no motions")
+  lengths = dict(min=min(all_lengths), mean=float(np.mean(all_lengths)), max=max(all_lengths))
+  return CheckReport(folder, kind, sizes, samples, lengths, n_captions, warnings)

@@ -1,0 +1,230 @@
+"""Procedural motions in HumanML3D's folder layout.
+
+A motion is a short program of one to three action segments (``walks forward, then turns
+left and waves``). Each segment's clip comes from its action family; the clips are joined
+with cross-fades, grounded by the rig (feet planted while they carry the weight), turned
+into HumanML3D features, and captioned three ways.
+
+Splits hold out parameter combinations: a motion's split is a hash of its discrete
+signature (families and their discrete parameters, in order), so a test motion is never
+a re-draw of a training combination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from motiongpt_jax.data.synth import actions, captions
+from motiongpt_jax.data.synth.clip import Clip, concat
+from motiongpt_jax.motion import rig
+from motiongpt_jax.motion.features import features_to_joints, joints_to_features
+from motiongpt_jax.motion.skeleton import HUMANML3D
+
+MIN_LEN, MAX_LEN = 40, 196  # feature rows, as HumanML3D's loaders require
+SPLIT_FRACTIONS = {"test": 0.15, "val": 0.05}  # the rest is train
+SEGMENT_COUNTS = (1, 1, 1, 2, 2, 3)  # one segment half of the time
+
+
+@dataclasses.dataclass
+class Segment:
+  family: str
+  params: dict
+  start: int = 0  # frame range in the motion
+  end: int = 0
+
+
+@dataclasses.dataclass
+class SynthMotion:
+  name: str
+  features: np.ndarray       # [T, 263]
+  joints: np.ndarray         # [T, 22, 3], recovered from the features as HumanML3D does
+  captions: list[str]
+  segments: list[Segment]
+  anchor: np.ndarray         # [T+1] supporting foot per generated frame (0/1, -1 airborne)
+  raw_joints: np.ndarray     # [T+1, 22, 3] the generated motion before featurisation
+  split: str
+
+  @property
+  def signature(self) -> tuple:
+    return signature_of(self.segments)
+
+
+def signature_of(segments: list[Segment]) -> tuple:
+  return tuple(actions.FAMILIES[s.family].signature(s.params) for s in segments)
+
+
+def split_of(signature: tuple) -> str:
+  digest = hashlib.sha256(repr(signature).encode()).digest()
+  u = int.from_bytes(digest[:8], "little") / 2.0**64
+  if u < SPLIT_FRACTIONS["test"]:
+    return "test"
+  if u < SPLIT_FRACTIONS["test"] + SPLIT_FRACTIONS["val"]:
+    return "val"
+  return "train"
+
+
+def sample_segments(rng: np.random.Generator) -> list[Segment]:
+  n = SEGMENT_COUNTS[int(rng.integers(len(SEGMENT_COUNTS)))]
+  names = sorted(actions.FAMILIES)
+  segments = []
+  for _ in range(n):
+    name = names[int(rng.integers(len(names)))]
+    segments.append(Segment(name, actions.FAMILIES[name].sample(rng)))
+  return segments
+
+
+def animate(clip: Clip, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+  """World joints [T, 22, 3] of a clip, starting at a random place and heading."""
+  heading = rng.uniform(-np.pi, np.pi) + np.cumsum(clip.yaw_rate)
+  c, s = np.cos(heading), np.sin(heading)
+  side, fwd = clip.drift[:, 0], clip.drift[:, 1]
+  drift = np.stack([c * side + s * fwd, -s * side + c * fwd], axis=-1)
+  joints, anchor = rig.ground_motion(clip.angles, heading, clip.lift, drift)
+  joints += np.array([rng.uniform(-2, 2), 0.0, rng.uniform(-2, 2)])
+  return joints, anchor
+
+
+def build_motion(name: str, seed: int, index: int, max_tries: int = 20) -> SynthMotion:
+  """The motion number ``index`` of the data set drawn with ``seed`` (deterministic)."""
+  rng = np.random.default_rng([seed, index])
+  for _ in range(max_tries):
+    segments = sample_segments(rng)
+    clips = []
+    for seg in segments:
+      clips.append(actions.FAMILIES[seg.family].build(seg.params, rng))
+    lead, tail = int(rng.integers(0, 10)), int(rng.integers(0, 10))
+    frames = sum(len(c) for c in clips) + lead + tail + 1
+    if frames - 1 > MAX_LEN:
+      continue
+    if frames - 1 < MIN_LEN:
+      tail += MIN_LEN - (frames - 1)
+    parts = [actions.idle(lead + 6)] + clips + [actions.idle(tail + 6)]
+    clip = concat(parts, blend=6)
+    start = lead
+    for seg, c in zip(segments, clips):
+      seg.start, seg.end = start, start + len(c)
+      start += len(c) - 6
+    joints, anchor = animate(clip, rng)
+    features = joints_to_features(joints)
+    if not MIN_LEN <= len(features) <= MAX_LEN:
+      continue
+    phrases = [actions.FAMILIES[s.family].phrases(s.params) for s in segments]
+    caps = captions.captions_for(phrases, rng)
+    recovered = features_to_joints(features.astype(np.float64)).astype(np.float32)
+    return SynthMotion(name, features, recovered, caps, segments, anchor,
+                       joints.astype(np.float32), split_of(signature_of(segments)))
+  raise RuntimeError(f"could not draw a motion of {MIN_LEN}-{MAX_LEN} frames for {name}")
+
+
+def _build_chunk(args):
+  seed, indices = args
+  return [build_motion(f"{i:06d}", seed, i) for i in indices]
+
+
+def caption_lines(motion: SynthMotion) -> list[str]:
+  """HumanML3D ``caption#tokens#from#to`` lines: the whole motion, then each segment."""
+  lines = [f"{c}#{captions.pos_tokens(c)}#0.0#0.0" for c in motion.captions]
+  if len(motion.segments) > 1:
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(motion.name.encode()).digest()[:4], 'little'))
+    fps = HUMANML3D.fps
+    for seg in motion.segments:
+      if seg.end - seg.start < MIN_LEN + 2:
+        continue  # HumanML3D's loaders drop annotated spans shorter than 40 frames
+      phrase = actions.FAMILIES[seg.family].phrases(seg.params)[0]
+      subject = captions.SUBJECTS[int(rng.integers(len(captions.SUBJECTS)))]
+      cap = f"{subject} {phrase}."
+      lines.append(f"{cap}#{captions.pos_tokens(cap)}#{seg.start / fps:.2f}#{seg.end / fps:.2f}")
+  return lines
+
+
+def mean_std(features: list[np.ndarray], num_joints: int = 22) -> tuple[np.ndarray, np.ndarray]:
+  """HumanML3D's normalisation: per-dim mean; std averaged within each feature group."""
+  data = np.concatenate(features, axis=0).astype(np.float64)
+  mean, std = data.mean(0), data.std(0)
+  j = num_joints
+  bounds = [0, 1, 3, 4, 4 + (j - 1) * 3, 4 + (j - 1) * 9, 4 + (j - 1) * 9 + j * 3, data.shape[1]]
+  for lo, hi in zip(bounds[:-1], bounds[1:]):
+    std[lo:hi] = std[lo:hi].mean()
+  return mean.astype(np.float32), std.astype(np.float32)
+
+
+def synthesize(out_dir: str, num: int, seed: int = 0, workers: int | None = None,
+               progress=None) -> dict:
+  """Writes ``num`` procedural motions to ``out_dir`` in HumanML3D's layout."""
+  start_time = time.time()
+  workers = workers or min(os.cpu_count() or 1, 8)
+  for sub in ("new_joint_vecs", "new_joints", "texts"):
+    os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
+  chunk = 25
+  jobs = [(seed, list(range(i, min(i + chunk, num)))) for i in range(0, num, chunk)]
+  splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+  train_features, lengths, families = [], [], {}
+  done = 0
+  with ProcessPoolExecutor(max_workers=workers) as pool:
+    for motions in pool.map(_build_chunk, jobs):
+      for m in motions:
+        np.save(os.path.join(out_dir, "new_joint_vecs", m.name + ".npy"), m.features)
+        np.save(os.path.join(out_dir, "new_joints", m.name + ".npy"), m.joints)
+        with open(os.path.join(out_dir, "texts", m.name + ".txt"), "w") as f:
+          f.write("\n".join(caption_lines(m)) + "\n")
+        splits[m.split].append(m.name)
+        lengths.append(len(m.features))
+        if m.split == "train":
+          train_features.append(m.features)
+        for seg in m.segments:
+          families[seg.family] = families.get(seg.family, 0) + 1
+      done += len(motions)
+      if progress:
+        progress(done, num)
+  if not train_features:
+    raise ValueError(f"no training motions among {num}: draw more motions")
+  mean, std = mean_std(train_features)
+  np.save(os.path.join(out_dir, "Mean.npy"), mean)
+  np.save(os.path.join(out_dir, "Std.npy"), std)
+  for split, names in splits.items():
+    with open(os.path.join(out_dir, f"{split}.txt"), "w") as f:
+      f.write("".join(n + "\n" for n in sorted(names)))
+  with open(os.path.join(out_dir, "all.txt"), "w") as f:
+    f.write("".join(f"{i:06d}\n" for i in range(num)))
+  summary = dict(num=num, seed=seed, splits={k: len(v) for k, v in splits.items()},
+                 min_len=int(min(lengths)), max_len=int(max(lengths)),
+                 mean_len=float(np.mean(lengths)), families=dict(sorted(families.items())),
+                 seconds=time.time() - start_time)
+  _write_readme(out_dir, summary)
+  return summary
+
+
+def _write_readme(out_dir: str, s: dict):
+  fams = "\n".join(f"- {k}: {v} segments" for k, v in s["families"].items())
+  text = f"""# Procedural HumanML3D-format motion data set
+
+Made by `motiongpt data synth --num {s['num']} --seed {s['seed']}` (motiongpt-jax). Same
+seed, same files. Layout and conventions are HumanML3D's:
+
+- `new_joint_vecs/NAME.npy`: 263-dim features [T, 263], T in {s['min_len']}..{s['max_len']}
+  (mean {s['mean_len']:.1f}), 20 fps.
+- `new_joints/NAME.npy`: joints [T, 22, 3] recovered from the features (recover_from_ric).
+- `texts/NAME.txt`: `caption#word/POS tokens#from#to`; three captions of the whole motion
+  (from = to = 0.0) and, for multi-action motions, one per action span (seconds).
+- `Mean.npy`, `Std.npy`: normalisation over the train split (std averaged per feature
+  group as in HumanML3D).
+- `train.txt`, `val.txt`, `test.txt`: {s['splits']['train']} / {s['splits']['val']} /
+  {s['splits']['test']} motions. Splits hold out parameter combinations: a motion's split
+  is a hash of its actions and their discrete parameters.
+
+Motions are built on the 22-joint SMPL chain with HumanML3D's target bone lengths:
+{len(s['families'])} action families with parameters said in the captions (side, count,
+direction, speed, height, ...), composed into sequences of up to three actions. Feet stay
+planted while they carry the weight; flights (jumps, runs) follow gravity.
+
+Segments per family:
+{fams}
+"""
+  with open(os.path.join(out_dir, "README.md"), "w") as f:
+    f.write(text)
