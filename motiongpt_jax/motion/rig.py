@@ -139,8 +139,12 @@ def ground_motion(angles: np.ndarray, heading: np.ndarray, lift: np.ndarray,
     if landing:
       root[t, [0, 2]] = root[t - 1, [0, 2]] + drift[t]
     else:
-      # The supporting foot stays where it was in the previous frame.
-      step = _foot_point(local[t - 1], current) - _foot_point(local[t], current)
+      # The supporting foot stays where it was in the previous frame. In the frame the
+      # weight changes feet, the foot that moves less relative to the body decides.
+      steps = [_foot_point(local[t - 1], f) - _foot_point(local[t], f) for f in (0, 1)]
+      carrier = current if anchor[t - 1] == current else int(
+          np.argmin([np.linalg.norm(st[[0, 2]]) for st in steps]))
+      step = steps[carrier]
       root[t, [0, 2]] = root[t - 1, [0, 2]] + step[[0, 2]]
   root[:, 1] = ground_y + lift
   return lock_feet(local + root[:, None, :], airborne), anchor

@@ -135,10 +135,12 @@ def gait(frames: int, cycle: float, hip: float, knee: float, stance_knee: float,
   env = envelope(frames, ramp if ramp is not None else int(cycle * 0.6))
   phi = 2 * np.pi * t / cycle * (-1 if backward else 1)
   swing_weight = np.zeros(frames)
+  swings = {}
   for side, sign in (("left", 1.0), ("right", -1.0)):
     limb = LIMBS[side]
     s, c = sign * np.sin(phi), sign * np.cos(phi)
     swing = np.maximum(0.0, c) ** 1.5
+    swings[side] = np.maximum(0.0, c) * env
     clip.angles[:, limb["hip"], 0] = -hip * s * env
     clip.angles[:, limb["knee"], 0] = (stance_knee + knee * swing) * env
     clip.angles[:, limb["shoulder"], 0] = arm_swing * s * env
@@ -149,7 +151,34 @@ def gait(frames: int, cycle: float, hip: float, knee: float, stance_knee: float,
     clip.angles[:, j, 1] = -0.03 * np.sin(phi) * env
     clip.angles[:, j, 0] = lean / 3 * env
   flat_feet(clip.angles)
+  ensure_clearance(clip.angles, swings)
   return clip, swing_weight
+
+
+def ensure_clearance(angles: np.ndarray, swings: dict, clearance: float = 0.035,
+                     iterations: int = 10) -> None:
+  """Bends each swinging knee (smoothly in time) until its foot clears the other foot.
+
+  swings[side] in [0, 1] says how far into its swing a leg is; the swing foot must be
+  ``clearance * sqrt(swing)`` above the other foot, so the supporting foot is always the
+  lower one and carries the body forward.
+  """
+  from scipy.ndimage import gaussian_filter1d
+  feet = {"left": R.LEFT_FOOT_JOINTS, "right": R.RIGHT_FOOT_JOINTS}
+  for _ in range(iterations):
+    pos = R.pose_joints(angles, np.zeros(len(angles)))
+    low = {s: pos[:, list(j), 1].min(axis=1) for s, j in feet.items()}
+    worst = 0.0
+    for side in SIDES:
+      need = low[other(side)] + clearance * np.sqrt(swings[side])
+      deficit = np.where(swings[side] > 0.02, np.maximum(need - low[side], 0.0), 0.0)
+      worst = max(worst, deficit.max())
+      extra = gaussian_filter1d(deficit * 4.0, 1.5) + deficit * 2.0
+      limb = LIMBS[side]
+      angles[:, limb["knee"], 0] += extra
+      angles[:, limb["ankle"], 0] -= extra  # keep the sole level
+    if worst < 0.002:
+      return
 
 
 def steer(clip: Clip, weight: np.ndarray, total: float) -> Clip:
