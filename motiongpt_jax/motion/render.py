@@ -51,8 +51,10 @@ def _set_panel(ax, joints: np.ndarray, title: str):
   radius = max(hi[0] - lo[0], hi[2] - lo[2], hi[1], 1.9) / 2 + 0.1
   ax.set_xlim(centre[0] - radius, centre[0] + radius)
   ax.set_ylim(centre[2] - radius, centre[2] + radius)
-  ax.set_zlim(0, 2 * radius)
-  ax.set_box_aspect((1, 1, 1), zoom=1.35)
+  top = max(hi[1], 1.8) + 0.1
+  ax.set_zlim(0, top)
+  # Equal scale on all axes, with a box no taller than the motion needs.
+  ax.set_box_aspect((2 * radius, 2 * radius, top), zoom=1.25)
   ax.view_init(elev=18, azim=-62)
   ax.set_axis_off()
   ax.set_title("\n".join(textwrap.wrap(title, 38)), fontsize=9)
