@@ -5,7 +5,6 @@ import os
 import re
 
 import numpy as np
-import pytest
 
 from conftest import family_motion
 from motiongpt_jax.data import humanml3d
