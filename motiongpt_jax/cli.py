@@ -1,7 +1,8 @@
 """The ``motiongpt`` command.
 
-Subcommands that exist so far: ``data synth``, ``data check``, ``data tfds``, ``render`` and
-``demo``. Each has ``--help``. Errors in the user's input are printed as one line naming
+Subcommands: ``data synth|check|tfds``, ``render``, ``train-vqvae``, ``tokenize``,
+``reconstruct`` and ``demo``. Each has ``--help``. Training commands take a config file
+(``--config configs/x.py:variant``) and any number of ``--config.key=value`` overrides. Errors in the user's input are printed as one line naming
 the file and the fault, with exit status 2.
 """
 
@@ -83,6 +84,86 @@ def cmd_render(args) -> int:
   return 0
 
 
+def _load_training_data(folder: str, check: bool = True):
+  """Train motions and validation samples of a data folder that passes ``data check``."""
+  from motiongpt_jax.data import humanml3d
+  if check:
+    report = humanml3d.check_folder(folder)
+    print(report.summary().splitlines()[0])
+  kind = humanml3d.detect_kind(folder)
+  mean, std = humanml3d.load_mean_std(folder, humanml3d.SPECS[kind])
+  # Whole motion files, as the reference VQ-VAE loader (caption spans are text-level).
+  train = [s.motion for s in humanml3d.iter_samples(folder, "train", include_spans=False)]
+  val = humanml3d.read_split(folder, "val", include_spans=False)
+  return kind, mean, std, train, val
+
+
+def cmd_train_vqvae(args) -> int:
+  from motiongpt_jax import config_utils
+  from motiongpt_jax.train import trainer
+  from motiongpt_jax.vqvae.training import VQVAETask
+  config = config_utils.load_config(args.config, args.overrides)
+  kind, mean, std, train, val = _load_training_data(args.data)
+  with config.unlocked():
+    config.data.feature_dim = int(mean.shape[0])
+    config.data.path = os.path.abspath(args.data)
+    config.data.kind = kind
+  os.makedirs(args.workdir, exist_ok=True)
+  config_utils.save_config(config, os.path.join(args.workdir, "config.json"))
+  task = VQVAETask(config, train, val[:args.eval_samples], mean, std)
+  print(f"VQ-VAE {config.variant}: {len(task.windows.motions)} training motions of >= "
+        f"{config.data.window} frames, {len(val)} validation samples")
+  result = trainer.train(task, config.train, args.workdir)
+  if result.preempted:
+    return 143  # 128 + SIGTERM, as a process killed by the signal would report
+  print(f"done: step {result.step} in {result.seconds:.0f}s; checkpoints in "
+        f"{os.path.join(args.workdir, 'checkpoints')}, metrics in "
+        f"{os.path.join(args.workdir, 'metrics.jsonl')} and tensorboard/")
+  return 0
+
+
+def cmd_tokenize(args) -> int:
+  from motiongpt_jax.data import humanml3d
+  from motiongpt_jax.vqvae import tokenize
+  from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
+  humanml3d.check_folder(args.data)
+  tokenizer = MotionTokenizer.load(args.vqvae)
+  meta = tokenize.tokenize_folder(tokenizer, args.data, args.out, args.vqvae,
+                                  progress=_progress_printer("tokenizing"))
+  print(f"wrote tokens of {meta['count']} motions (and their mirror images) to {args.out} "
+        f"with the VQ-VAE of {args.vqvae} at step {tokenizer.step}"
+        + (f"; skipped {len(meta['skipped'])} motions shorter than one token"
+           if meta["skipped"] else ""))
+  return 0
+
+
+def cmd_reconstruct(args) -> int:
+  from motiongpt_jax.data import humanml3d
+  from motiongpt_jax.motion import render
+  from motiongpt_jax.vqvae.training import reconstruction_report
+  from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
+  tokenizer = MotionTokenizer.load(args.vqvae)
+  kind = humanml3d.detect_kind(args.data)
+  mean, std = humanml3d.load_mean_std(args.data, humanml3d.SPECS[kind])
+  samples = humanml3d.read_split(args.data, args.split, include_spans=False)
+  if args.limit:
+    samples = samples[:args.limit]
+  report = reconstruction_report(tokenizer, samples, mean, std, keep=args.gifs)
+  print(f"{args.split} split, {len(samples)} motions, VQ-VAE step {tokenizer.step}: "
+        f"MPJPE {report['mpjpe_mm']:.1f} mm (root-aligned), "
+        f"{report['mpjpe_global_mm']:.1f} mm (global), "
+        f"perplexity {report['perplexity']:.1f}, codes used {report['codes_used']}"
+        f"/{tokenizer.num_codes}")
+  out = args.out or os.path.join(args.vqvae, "reconstructions")
+  os.makedirs(out, exist_ok=True)
+  for sample, original, recon in report["examples"]:
+    path = os.path.join(out, f"{sample.name}.gif")
+    render.render_animation([original, recon], path,
+                            [sample.captions[0].text, "VQ-VAE reconstruction"], stride=2)
+    print(f"  {path}")
+  return 0
+
+
 def cmd_demo(args) -> int:
   """Runs the parts of the pipeline that exist: synthesise, check, render."""
   from motiongpt_jax.data import humanml3d
@@ -149,6 +230,30 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--stride", type=int, default=1, help="draw every n-th frame")
   p.set_defaults(func=cmd_render)
 
+  p = sub.add_parser("train-vqvae", help="train the motion VQ-VAE (resumes from --workdir)")
+  p.add_argument("--config", default="configs/vqvae.py:tiny",
+                 help="config file and variant (default configs/vqvae.py:tiny)")
+  p.add_argument("--workdir", required=True, help="checkpoints, config.json and metrics")
+  p.add_argument("--data", required=True, help="HumanML3D-format folder")
+  p.add_argument("--eval-samples", type=int, default=64,
+                 help="validation motions for the periodic reconstruction error")
+  p.set_defaults(func=cmd_train_vqvae, takes_overrides=True)
+
+  p = sub.add_parser("tokenize", help="write the motion tokens of a data folder")
+  p.add_argument("--vqvae", required=True, help="train-vqvae work directory")
+  p.add_argument("--data", required=True, help="HumanML3D-format folder")
+  p.add_argument("--out", required=True, help="tokens folder to write")
+  p.set_defaults(func=cmd_tokenize)
+
+  p = sub.add_parser("reconstruct", help="VQ-VAE reconstruction error and side-by-side GIFs")
+  p.add_argument("--vqvae", required=True, help="train-vqvae work directory")
+  p.add_argument("--data", required=True, help="HumanML3D-format folder")
+  p.add_argument("--split", default="test", choices=["train", "val", "test"])
+  p.add_argument("--limit", type=int, default=0, help="use only the first N motions")
+  p.add_argument("--gifs", type=int, default=4, help="original vs reconstruction GIFs")
+  p.add_argument("--out", help="folder for the GIFs (default VQVAE/reconstructions)")
+  p.set_defaults(func=cmd_reconstruct)
+
   p = sub.add_parser("demo", help="run the whole pipeline on the built-in data set")
   p.add_argument("--workdir", default="runs/demo")
   p.add_argument("--num", type=int, default=2000)
@@ -159,7 +264,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-  args = build_parser().parse_args(argv)
+  parser = build_parser()
+  args, extra = parser.parse_known_args(argv)
+  overrides = [a for a in extra if a.startswith("--config.")]
+  unknown = [a for a in extra if not a.startswith("--config.")]
+  if unknown or (overrides and not getattr(args, "takes_overrides", False)):
+    parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+  args.overrides = overrides
   from motiongpt_jax.data.humanml3d import DataError
   try:
     return args.func(args)

@@ -1,5 +1,10 @@
 import os
 
+# Eight simulated CPU devices for the sharding tests; set before anything imports jax.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
 import numpy as np
 import pytest
 

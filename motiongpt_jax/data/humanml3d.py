@@ -160,9 +160,10 @@ def load_motion(folder: str, name: str, spec: DatasetSpec) -> np.ndarray:
 
 
 def iter_samples(folder: str, split: str, kind: str | None = None, normalize: bool = True,
-                 min_length: int | None = None, max_length: int | None = None
-                 ) -> Iterator[Sample]:
-  """Yields the samples of a split under the loading rules of the module docstring."""
+                 min_length: int | None = None, max_length: int | None = None,
+                 include_spans: bool = True) -> Iterator[Sample]:
+  """Yields the samples of a split under the loading rules of the module docstring
+  (without the time-tagged caption spans if ``include_spans`` is False)."""
   kind = kind or detect_kind(folder)
   spec = SPECS[kind]
   lo = spec.min_length if min_length is None else min_length
@@ -176,6 +177,8 @@ def iter_samples(folder: str, split: str, kind: str | None = None, normalize: bo
     whole = [c for c in captions if c.start == 0.0 and c.end == 0.0]
     if whole and lo <= len(motion) < hi:
       yield Sample(name, motion, whole)
+    if not include_spans:
+      continue
     for k, cap in enumerate(c for c in captions if not (c.start == 0.0 and c.end == 0.0)):
       part = motion[int(cap.start * spec.fps):int(cap.end * spec.fps)]
       if lo <= len(part) < hi:

@@ -1,0 +1,53 @@
+"""Metrics out of a run: TensorBoard event files plus ``metrics.jsonl`` (one JSON per row).
+
+Open with ``tensorboard --logdir WORKDIR``; the JSON lines are for scripts. After a resume
+the rows past the restored step are dropped so the record reads like one uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+class MetricWriter:
+
+  def __init__(self, workdir: str, resume_step: int = 0):
+    os.makedirs(workdir, exist_ok=True)
+    self.jsonl = os.path.join(workdir, "metrics.jsonl")
+    self._truncate_after(resume_step)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TF's start-up chatter quiet
+    import tensorflow as tf
+    tf.config.set_visible_devices([], "GPU")  # TF must not take accelerator memory
+    self._tf = tf
+    self._writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
+
+  def _truncate_after(self, step: int) -> None:
+    if not os.path.exists(self.jsonl):
+      return
+    with open(self.jsonl) as f:
+      rows = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+    tmp = self.jsonl + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(rows)
+    os.replace(tmp, self.jsonl)
+
+  def write(self, step: int, scalars: dict) -> None:
+    scalars = {k: float(v) for k, v in scalars.items()}
+    with open(self.jsonl, "a") as f:
+      f.write(json.dumps({"step": step, **scalars}) + "\n")
+    with self._writer.as_default():
+      for name, value in scalars.items():
+        self._tf.summary.scalar(name, value, step=step)
+    self._writer.flush()
+
+  def close(self) -> None:
+    self._writer.close()
+
+
+def read_metrics(workdir: str) -> list[dict]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]

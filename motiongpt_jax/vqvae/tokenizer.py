@@ -1,0 +1,106 @@
+"""``MotionTokenizer``: a trained VQ-VAE as encode/decode functions, loaded from a workdir.
+
+Inputs are *normalised* features (``(x - Mean) / Std`` of the data set the VQ-VAE was
+trained on); ``encode`` crops a length that is not a multiple of 4 down to one (see
+``model``'s length rule). Both accept one motion [T, D] or a batch [B, T, D] of equal
+lengths and are jitted (one compilation per distinct shape).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from motiongpt_jax import config_utils
+from motiongpt_jax.vqvae import model as vq_model
+from motiongpt_jax.vqvae import quantizer
+
+
+@functools.lru_cache(maxsize=8)
+def _jitted_functions(model: vq_model.MotionVQVAE):
+  """encode/decode compiled once per model (and shape), shared by all tokenizers of it."""
+
+  def encode(params, codebook, x):
+    z = model.apply({"params": params}, x, method=vq_model.MotionVQVAE.encode)
+    return quantizer.nearest_codes(z, codebook).astype(jnp.int32)
+
+  def decode(params, codebook, codes):
+    z = quantizer.lookup(codes, codebook)
+    return model.apply({"params": params}, z, method=vq_model.MotionVQVAE.decode)
+
+  return jax.jit(encode), jax.jit(decode)
+
+
+class MotionTokenizer:
+
+  def __init__(self, model: vq_model.MotionVQVAE, params, codebook, config=None):
+    self.model = model
+    self.params = params
+    self.codebook = jnp.asarray(codebook)
+    self.config = config
+    self.unit = vq_model.frames_per_token(model)
+
+    self._encode, self._decode = _jitted_functions(model)
+
+  @property
+  def num_codes(self) -> int:
+    return int(self.codebook.shape[0])
+
+  @property
+  def feature_dim(self) -> int:
+    return self.model.feature_dim
+
+  def encode(self, features) -> np.ndarray:
+    """[T, D] -> [T // 4] or [B, T, D] -> [B, T // 4] int32 codes."""
+    x = np.asarray(features, np.float32)
+    if x.ndim not in (2, 3) or x.shape[-1] != self.feature_dim:
+      raise ValueError(f"expected features [T, {self.feature_dim}] or "
+                       f"[B, T, {self.feature_dim}], got shape {x.shape}")
+    x = vq_model.crop_to_tokens(x, self.unit)
+    single = x.ndim == 2
+    codes = self._encode(self.params, self.codebook, x[None] if single else x)
+    codes = np.asarray(codes)
+    return codes[0] if single else codes
+
+  def decode(self, codes) -> np.ndarray:
+    """[N] -> [4N, D] or [B, N] -> [B, 4N, D] normalised features."""
+    c = np.asarray(codes)
+    if c.ndim not in (1, 2) or not np.issubdtype(c.dtype, np.integer):
+      raise ValueError(f"expected integer codes [N] or [B, N], got {c.dtype} {c.shape}")
+    if c.size and (c.min() < 0 or c.max() >= self.num_codes):
+      raise ValueError(f"codes must lie in [0, {self.num_codes}), got {c.min()}..{c.max()}")
+    single = c.ndim == 1
+    out = np.asarray(self._decode(self.params, self.codebook,
+                                  jnp.asarray(c[None] if single else c, jnp.int32)))
+    return out[0] if single else out
+
+  @classmethod
+  def load(cls, workdir: str, step: int | None = None) -> "MotionTokenizer":
+    """From a ``motiongpt train-vqvae`` work directory (its config.json and checkpoints)."""
+    from motiongpt_jax.train.checkpoints import Checkpointer
+    config = config_utils.read_config(os.path.join(workdir, "config.json"))
+    model = vq_model.build_model(config.model, config.data.feature_dim)
+    checkpointer = Checkpointer(workdir, read_only=True)
+    step = checkpointer.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"{workdir} has no checkpoints: train with "
+                              f"`motiongpt train-vqvae --workdir {workdir}` first")
+    x = jnp.zeros((1, 4 * 2, config.data.feature_dim))
+    params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x)["params"])
+    k, d = config.model.num_codes, config.model.code_dim
+    codebook = quantizer.CodebookState(*(jax.ShapeDtypeStruct(s, jnp.float32)
+                                         for s in ((k, d), (k, d), (k,))))
+    from motiongpt_jax.train.trainer import make_optimizer
+    optimizer, _ = make_optimizer(config.train)
+    target = {"params": params, "extra": codebook,
+              "step": jax.ShapeDtypeStruct((), jnp.int32),
+              "opt_state": jax.eval_shape(optimizer.init, params)}
+    restored = checkpointer.restore(step, target)
+    checkpointer.close()
+    tok = cls(model, restored["params"], restored["extra"].codebook, config)
+    tok.step = step
+    return tok
