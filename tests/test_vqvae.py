@@ -153,3 +153,19 @@ def test_vqvae_overfits_a_small_batch(tmp_path):
   one_device = partitioning.make_mesh(devices=jax.devices()[:1])
   result = trainer.train(task, config.train, str(tmp_path), mesh=one_device, log=print)
   assert result.last_metrics["loss"] < first_loss / 10, (first_loss, result.last_metrics)
+
+
+def test_mirrored_features_are_an_exact_involution(synth_dir):
+  from motiongpt_jax.data import humanml3d
+  from motiongpt_jax.vqvae.tokenize import mirror_features
+  spec = humanml3d.SPECS["humanml3d"]
+  mean, std = humanml3d.load_mean_std(synth_dir, spec)
+  name = humanml3d.read_split_names(synth_dir, "train")[0]
+  motion = (humanml3d.load_motion(synth_dir, name, spec) - mean) / std
+  mirrored = mirror_features(motion, mean, std)
+  assert mirrored.shape == motion.shape
+  raw, raw_m = motion * std + mean, mirrored * std + mean
+  np.testing.assert_allclose(raw_m[:, 3], raw[:, 3], atol=1e-4)     # root height unchanged
+  np.testing.assert_allclose(raw_m[:, 0], -raw[:, 0], atol=1e-4)    # turning reversed
+  assert not np.allclose(mirrored, motion, atol=1e-2)
+  np.testing.assert_allclose(mirror_features(mirrored, mean, std), motion, atol=2e-3)

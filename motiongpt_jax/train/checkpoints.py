@@ -6,6 +6,7 @@ killed mid-save leaves the previous checkpoints intact and no half-written step 
 
 from __future__ import annotations
 
+import logging
 import os
 
 import jax
@@ -62,11 +63,22 @@ class Checkpointer:
 
   def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
     self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
-                                           enable_async_checkpointing=False,
-                                           read_only=read_only)
-    self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                         item_handlers=ocp.StandardCheckpointHandler())
+    if read_only:
+      options = ocp.CheckpointManagerOptions(read_only=True, create=False, max_to_keep=None,
+                                             save_interval_steps=0,
+                                             enable_async_checkpointing=False)
+    else:
+      options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+                                             enable_async_checkpointing=False)
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    if read_only:  # Orbax warns that a read-only directory is read-only
+      absl_logger.setLevel(logging.ERROR)
+    try:
+      self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                           item_handlers=ocp.StandardCheckpointHandler())
+    finally:
+      absl_logger.setLevel(level)
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()

@@ -131,7 +131,11 @@ def _format_eta(seconds: float) -> str:
       f"{seconds // 60}m{seconds % 60:02d}s"
 
 
-def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], None] = print,
+def _print(line: str) -> None:
+  print(line, flush=True)
+
+
+def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], None] = _print,
           stop_after: int | None = None) -> TrainResult:
   """Trains ``task`` for ``tc.steps`` steps, resuming from ``workdir`` if it has checkpoints.
 

@@ -74,7 +74,7 @@ def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch
   for length, items in sorted(by_length.items()):
     for i in range(0, len(items), batch_size):
       chunk = items[i:i + batch_size]
-      x = np.stack([m for _, pair in chunk for m in pair])[:, :length * tokenizer.unit]
+      x = np.stack([m[:length * tokenizer.unit] for _, pair in chunk for m in pair])
       codes = tokenizer.encode(x).reshape(len(chunk), 2, length)
       for (name, _), c in zip(chunk, codes):
         tmp = os.path.join(out, f"{name}.tmp.npy")
