@@ -27,7 +27,9 @@ def init_codebook(vectors: jnp.ndarray, num_codes: int, key: jax.Array) -> Codeb
   pick = jax.random.choice(key, vectors.shape[0], (num_codes,),
                            replace=vectors.shape[0] < num_codes)
   codebook = vectors[pick]
-  return CodebookState(codebook, codebook, jnp.ones((num_codes,), jnp.float32))
+  # Separate buffers for the two fields, so both can be donated to a jitted step.
+  return CodebookState(codebook, jnp.array(codebook, copy=True),
+                       jnp.ones((num_codes,), jnp.float32))
 
 
 def nearest_codes(vectors: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
