@@ -85,3 +85,36 @@ def shard_batch(mesh: Mesh, batch: dict) -> dict:
   sharding = batch_sharding(mesh)
   return jax.tree_util.tree_map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
+
+
+def logical_specs(boxed_variables):
+  """Logical PartitionSpecs of a Flax variable tree whose leaves carry axis names."""
+  import flax.linen as nn
+  return nn.get_partition_spec(boxed_variables)
+
+
+def mesh_shardings(mesh: Mesh, specs, rules=LOGICAL_AXIS_RULES):
+  """NamedShardings for a tree of logical PartitionSpecs."""
+  import flax.linen as nn
+  return nn.logical_to_mesh_sharding(specs, mesh, list(rules))
+
+
+def axis_rules(rules=LOGICAL_AXIS_RULES):
+  """Context in which ``nn.with_logical_constraint`` on activations takes effect."""
+  import flax.linen as nn
+  return nn.logical_axis_rules(list(rules))
+
+
+def check_divisible(mesh: Mesh, abstract_params, logical, rules=LOGICAL_AXIS_RULES) -> None:
+  """Raises MeshError naming the first parameter whose sharded dimension does not divide."""
+  flat_params = jax.tree_util.tree_flatten_with_path(abstract_params)[0]
+  flat_specs = jax.tree_util.tree_leaves(logical, is_leaf=lambda x: isinstance(x, P))
+  for (path, leaf), spec in zip(flat_params, flat_specs):
+    mesh_spec = logical_to_mesh_spec(tuple(spec), rules)
+    for dim, (size, axis) in enumerate(zip(leaf.shape, mesh_spec)):
+      if axis is not None and size % mesh.shape[axis]:
+        name = "/".join(str(getattr(k, "key", k)) for k in path)
+        raise MeshError(
+            f"parameter {name} dimension {dim} ({spec[dim]!r}, size {size}) cannot be split "
+            f"over the {mesh.shape[axis]} devices of mesh axis {axis!r}; choose a "
+            f"'{axis}' axis size that divides {size}")

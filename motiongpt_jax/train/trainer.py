@@ -173,7 +173,7 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
     state = TrainState(**restored)
     log(f"resumed from {checkpointer.directory} at step {resumed_from}")
   else:
-    with mesh:
+    with mesh, partitioning.axis_rules():
       state = jax.jit(init_state, out_shardings=state_shardings)(init_key)
   start_step = int(state.step)
 
@@ -190,7 +190,7 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
   step = start_step
   log(f"training {tc.steps} steps from step {start_step} on {mesh.devices.size} device(s), "
       f"mesh {dict(mesh.shape)}, batch {tc.batch_size}")
-  with _SigtermFlag() as sigterm:
+  with _SigtermFlag() as sigterm, mesh, partitioning.axis_rules():
     while step < tc.steps:
       if stop_after is not None and step - start_step >= stop_after:
         break

@@ -1,0 +1,72 @@
+"""The T5 as a ``TrainTask`` of the shared trainer: loss, dropout, sharded parameters."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from motiongpt_jax import partitioning
+from motiongpt_jax.t5 import losses
+from motiongpt_jax.t5.config import T5Config
+from motiongpt_jax.t5.network import Transformer
+
+BATCH_KEYS = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens")
+
+
+def init_variables(model: Transformer, key, input_length: int = 8, target_length: int = 8):
+  """Boxed variables (parameters with logical axis metadata)."""
+  enc = jnp.ones((1, input_length), jnp.int32)
+  dec = jnp.ones((1, target_length), jnp.int32)
+  return model.init(key, enc, dec, dec, enable_dropout=False)
+
+
+def param_logical_specs(model: Transformer):
+  boxed = jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))
+  return partitioning.logical_specs(boxed)["params"]
+
+
+def loss_fn(model: Transformer, params, batch: dict, dropout_key, *, z_loss: float = 1e-4,
+            label_smoothing: float = 0.0, enable_dropout: bool = True):
+  """T5X's loss on a batch with encoder_input_tokens, decoder_input_tokens,
+  decoder_target_tokens and optionally decoder_loss_weights."""
+  logits = model.apply({"params": params}, batch["encoder_input_tokens"],
+                       batch["decoder_input_tokens"], batch["decoder_target_tokens"],
+                       enable_dropout=enable_dropout, rngs={"dropout": dropout_key})
+  return losses.weighted_loss(logits, batch["decoder_target_tokens"],
+                              batch.get("decoder_loss_weights"), z_loss, label_smoothing,
+                              real_vocab_size=model.config.real_vocab_size)
+
+
+class T5Task:
+  """Trains a T5 on batches from ``batch_fn(step)`` (a pure function of the step)."""
+
+  def __init__(self, config: T5Config, batch_fn: Callable[[int], dict], z_loss: float = 1e-4,
+               label_smoothing: float = 0.0, init_params=None):
+    self.model = Transformer(config)
+    self.batch_fn = batch_fn
+    self.z_loss, self.label_smoothing = z_loss, label_smoothing
+    self.init_params = init_params
+
+  def init(self, key):
+    if self.init_params is not None:
+      return self.init_params, {}
+    return nn.unbox(init_variables(self.model, key)["params"]), {}
+
+  def loss_fn(self, params, extra, batch, key):
+    loss, metrics = loss_fn(self.model, params, batch, key, z_loss=self.z_loss,
+                            label_smoothing=self.label_smoothing)
+    return loss, (extra, metrics)
+
+  def batch(self, step: int) -> dict:
+    return self.batch_fn(step)
+
+  def param_shardings(self, mesh, abstract_params):
+    specs = param_logical_specs(self.model)
+    partitioning.check_divisible(mesh, abstract_params, specs)
+    return partitioning.mesh_shardings(mesh, specs)
+
+  def evaluate(self, params, extra) -> dict:
+    return {}

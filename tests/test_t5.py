@@ -1,0 +1,246 @@
+"""The T5: T5X module tree and axes, loss, sharding on simulated meshes, decoding."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import PartitionSpec as P
+
+from motiongpt_jax import partitioning
+from motiongpt_jax.t5 import config as t5_config
+from motiongpt_jax.t5 import decoding, losses, training
+from motiongpt_jax.t5.network import Transformer
+
+
+def tiny(**kw):
+  return t5_config.get_preset("tiny", dropout_rate=0.0, **kw)
+
+
+def init(cfg, seed=0):
+  model = Transformer(cfg)
+  return model, nn.unbox(training.init_variables(model, jax.random.PRNGKey(seed))["params"])
+
+
+def random_batch(cfg, batch=8, enc_len=12, dec_len=10, seed=0):
+  rng = np.random.default_rng(seed)
+  enc = rng.integers(2, cfg.vocab_size, (batch, enc_len)).astype(np.int32)
+  tgt = rng.integers(2, cfg.vocab_size, (batch, dec_len)).astype(np.int32)
+  enc[0, 9:] = 0   # some padding
+  tgt[1, 7:] = 0
+  dec_in = np.concatenate([np.zeros((batch, 1), np.int32), tgt[:, :-1]], axis=1)
+  return {"encoder_input_tokens": enc, "decoder_input_tokens": dec_in,
+          "decoder_target_tokens": tgt}
+
+
+def count(tree):
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+
+
+def test_module_tree_matches_t5x_names():
+  _, params = init(tiny())
+  assert set(params) == {"token_embedder", "encoder", "decoder"}
+  assert set(params["encoder"]) == {"relpos_bias", "layers_0", "layers_1", "encoder_norm"}
+  assert set(params["encoder"]["layers_0"]) == {
+      "pre_attention_layer_norm", "attention", "pre_mlp_layer_norm", "mlp"}
+  assert set(params["decoder"]) == {"relpos_bias", "layers_0", "layers_1", "decoder_norm",
+                                    "logits_dense"}
+  assert set(params["decoder"]["layers_0"]) == {
+      "pre_self_attention_layer_norm", "self_attention", "pre_cross_attention_layer_norm",
+      "encoder_decoder_attention", "pre_mlp_layer_norm", "mlp"}
+  attn = params["decoder"]["layers_0"]["self_attention"]
+  assert attn["query"]["kernel"].shape == (128, 4, 32)
+  assert attn["out"]["kernel"].shape == (4, 32, 128)
+  assert set(params["encoder"]["layers_0"]["mlp"]) == {"wi_0", "wi_1", "wo"}
+  assert params["encoder"]["relpos_bias"]["rel_embedding"].shape == (4, 32)
+  # The original T5: one ReLU 'wi' and tied embeddings (no logits_dense).
+  _, original = init(tiny(mlp_activations=("relu",), logits_via_embedding=True))
+  assert set(original["encoder"]["layers_0"]["mlp"]) == {"wi", "wo"}
+  assert "logits_dense" not in original["decoder"]
+
+
+def test_logical_axis_names_are_t5x():
+  specs = training.param_logical_specs(Transformer(tiny()))
+  assert specs["token_embedder"]["embedding"] == P("vocab", "embed")
+  layer = specs["encoder"]["layers_0"]
+  assert layer["attention"]["query"]["kernel"] == P("embed", "heads", "kv")
+  assert layer["attention"]["out"]["kernel"] == P("heads", "kv", "embed")
+  assert layer["mlp"]["wi_0"]["kernel"] == P("embed", "mlp")
+  assert layer["mlp"]["wo"]["kernel"] == P("mlp", "embed")
+  assert layer["pre_mlp_layer_norm"]["scale"] == P("embed")
+  assert specs["encoder"]["relpos_bias"]["rel_embedding"] == P("heads", "relpos_buckets")
+  assert specs["decoder"]["logits_dense"]["kernel"] == P("embed", "vocab")
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("t5_small", 60_506_624), ("t5_base", 222_903_552), ("flan_t5_small", 76_961_152),
+    ("flan_t5_base", 247_577_856), ("t5_large", 737_668_096), ("flan_t5_large", 783_150_080)])
+def test_presets_have_the_published_parameter_counts(name, expected):
+  model = Transformer(t5_config.get_preset(name))
+  shapes = jax.eval_shape(lambda: training.init_variables(model, jax.random.PRNGKey(0)))
+  assert count(nn.unbox(shapes["params"])) == expected
+
+
+def test_cross_entropy_z_loss_and_label_smoothing_by_hand():
+  logits = jnp.array([[[2.0, 0.5, -1.0, 0.0]]])
+  target = jnp.array([[1]])
+  log_z = np.log(np.exp([2.0, 0.5, -1.0, 0.0]).sum())
+  loss, z = losses.cross_entropy_with_z_loss(logits, target, z_loss=1e-2)
+  np.testing.assert_allclose(loss[0, 0], -(0.5 - log_z) + 1e-2 * log_z ** 2, rtol=1e-6)
+  np.testing.assert_allclose(z[0, 0], 1e-2 * log_z ** 2, rtol=1e-6)
+  ls = 0.1
+  q = np.array([ls / 3, 1 - ls, ls / 3, ls / 3])
+  expected = -(q * (np.array([2.0, 0.5, -1.0, 0.0]) - log_z)).sum() + (q * np.log(q)).sum()
+  loss, _ = losses.cross_entropy_with_z_loss(logits, target, z_loss=0.0, label_smoothing=ls)
+  np.testing.assert_allclose(loss[0, 0], expected, rtol=1e-5)
+  # Normalised by real target tokens: padding (0) does not count.
+  logits2 = jnp.zeros((1, 3, 4))
+  mean_loss, metrics = losses.weighted_loss(logits2, jnp.array([[1, 2, 0]]), z_loss=0.0)
+  np.testing.assert_allclose(mean_loss, np.log(4.0), rtol=1e-6)
+  assert float(metrics["target_tokens"]) == 2.0
+
+
+def test_padding_rows_of_the_vocabulary_are_never_predicted():
+  cfg = tiny(real_vocab_size=1000)  # 1024 rows, 24 of them padding
+  model, params = init(cfg)
+  b = random_batch(cfg)
+  logits = model.apply({"params": params}, b["encoder_input_tokens"],
+                       b["decoder_input_tokens"], b["decoder_target_tokens"],
+                       enable_dropout=False)
+  assert logits.shape[-1] == 1024
+  assert float(jnp.max(logits[..., 1000:])) <= -1e9
+  probs = jax.nn.softmax(logits)
+  assert float(jnp.max(probs[..., 1000:])) == 0.0
+
+
+def test_dropout_only_when_enabled():
+  cfg = t5_config.get_preset("tiny", dropout_rate=0.3)
+  model, params = init(cfg)
+  b = random_batch(cfg)
+  args = (b["encoder_input_tokens"], b["decoder_input_tokens"], b["decoder_target_tokens"])
+  a = model.apply({"params": params}, *args, enable_dropout=False)
+  np.testing.assert_array_equal(a, model.apply({"params": params}, *args, enable_dropout=False))
+  d = model.apply({"params": params}, *args, enable_dropout=True,
+                  rngs={"dropout": jax.random.PRNGKey(1)})
+  assert not np.allclose(a, d)
+
+
+@pytest.mark.parametrize("data,model_axis", [(8, 1), (2, 4), (1, 8)])
+def test_sharded_loss_and_gradients_match_one_device(data, model_axis):
+  assert jax.device_count() == 8
+  cfg = tiny(num_heads=8, head_dim=16)  # 8 heads, so that 'model' can take all 8 devices
+  model, params = init(cfg)
+  batch = random_batch(cfg, batch=8)
+
+  def loss_and_grad(params, batch):
+    return jax.value_and_grad(
+        lambda p: training.loss_fn(model, p, batch, jax.random.PRNGKey(0),
+                                   enable_dropout=False)[0])(params)
+
+  ref_loss, ref_grads = jax.jit(loss_and_grad)(params, batch)
+  mesh = partitioning.make_mesh(model_parallel=model_axis)
+  shardings = partitioning.mesh_shardings(mesh, training.param_logical_specs(model))
+  with mesh, partitioning.axis_rules():
+    sharded_params = jax.device_put(params, shardings)
+    sharded_batch = partitioning.shard_batch(mesh, batch)
+    step = jax.jit(loss_and_grad, in_shardings=(shardings, partitioning.batch_sharding(mesh)),
+                   out_shardings=(partitioning.replicated(mesh), shardings))
+    loss, grads = step(sharded_params, sharded_batch)
+  np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+  for g, r in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(ref_grads)):
+    np.testing.assert_allclose(g, r, rtol=2e-4, atol=2e-6)
+  # Parameters really are split over 'model': vocabulary rows, MLP columns, heads.
+  emb = sharded_params["token_embedder"]["embedding"]
+  assert emb.addressable_shards[0].data.shape == (1024 // model_axis, 128)
+  wi = sharded_params["encoder"]["layers_0"]["mlp"]["wi_0"]["kernel"]
+  assert wi.addressable_shards[0].data.shape == (128, 256 // model_axis)
+  q = sharded_params["encoder"]["layers_0"]["attention"]["query"]["kernel"]
+  assert q.addressable_shards[0].data.shape == (128, 8 // model_axis, 16)
+  assert grads["encoder"]["layers_0"]["mlp"]["wo"]["kernel"].sharding.spec == P("model", None)
+
+
+def _full_greedy(model, params, enc, steps):
+  seq = jnp.zeros((enc.shape[0], 1), jnp.int32)
+  for _ in range(steps):
+    logits = model.apply({"params": params}, enc, seq, jnp.ones_like(seq), enable_dropout=False)
+    seq = jnp.concatenate([seq, jnp.argmax(logits[:, -1], -1)[:, None].astype(jnp.int32)], 1)
+  return np.asarray(seq[:, 1:])
+
+
+def test_cached_decoding_equals_full_recomputation():
+  cfg = tiny()
+  model, params = init(cfg)
+  enc = jnp.asarray(random_batch(cfg, batch=3)["encoder_input_tokens"])
+  tokens, _ = decoding.sample(model, params, enc, jax.random.PRNGKey(0), max_decode_length=10,
+                              eos_id=-1)
+  np.testing.assert_array_equal(tokens, _full_greedy(model, params, enc, 10))
+  # top-k 1 sampling at any temperature is greedy.
+  topk1, _ = decoding.sample(model, params, enc, jax.random.PRNGKey(5), max_decode_length=10,
+                             temperature=1.5, top_k=1, eos_id=-1)
+  np.testing.assert_array_equal(topk1, tokens)
+
+
+def test_sampling_respects_top_k_top_p_and_the_mask_hook():
+  cfg = tiny()
+  model, params = init(cfg)
+  enc = jnp.asarray(random_batch(cfg, batch=4)["encoder_input_tokens"])
+  allowed = np.zeros(cfg.vocab_size, bool)
+  allowed[500:520] = True
+  tokens, _ = decoding.sample(model, params, enc, jax.random.PRNGKey(0), max_decode_length=16,
+                              temperature=1.0, top_p=0.9, eos_id=-1,
+                              logits_mask_fn=decoding.allow_only(allowed))
+  assert np.all((tokens >= 500) & (tokens < 520))
+  a, _ = decoding.sample(model, params, enc, jax.random.PRNGKey(0), max_decode_length=16,
+                         temperature=1.0, top_k=5, eos_id=-1)
+  b, _ = decoding.sample(model, params, enc, jax.random.PRNGKey(1), max_decode_length=16,
+                         temperature=1.0, top_k=5, eos_id=-1)
+  assert not np.array_equal(a, b)
+  # Top-k keeps exactly the k best logits.
+  logits = jnp.array([[0.0, 3.0, 1.0, 2.0, -1.0]])
+  kept = decoding._filter_logits(logits, top_k=2, top_p=1.0)
+  assert list(np.asarray(kept[0] > -1e6)) == [False, True, False, True, False]
+  # Top-p keeps the smallest set whose mass reaches p.
+  probs = jnp.log(jnp.array([[0.5, 0.3, 0.15, 0.05]]))
+  kept = decoding._filter_logits(probs, top_k=0, top_p=0.7)
+  assert list(np.asarray(kept[0] > -1e6)) == [True, True, False, False]
+
+
+def test_decoding_stops_at_eos_and_pads_after_it():
+  cfg = tiny()
+  model, params = init(cfg)
+  enc = jnp.asarray(random_batch(cfg, batch=2)["encoder_input_tokens"])
+
+  def eos_at_step_3(step, sequences, logits):
+    forced = jnp.full_like(logits, decoding.NEG_INF).at[:, 1].set(0.0)
+    return jnp.where(step == 3, forced, logits)
+
+  tokens, _ = decoding.sample(model, params, enc, jax.random.PRNGKey(0), max_decode_length=12,
+                              logits_mask_fn=eos_at_step_3)
+  assert np.all(tokens[:, 3] == 1) and np.all(tokens[:, 4:] == 0)
+
+
+def test_beam_search_finds_at_least_the_greedy_score():
+  cfg = tiny()
+  model, params = init(cfg)
+  enc = jnp.asarray(random_batch(cfg, batch=2)["encoder_input_tokens"])
+  greedy, greedy_logp = decoding.sample(model, params, enc, jax.random.PRNGKey(0),
+                                        max_decode_length=8, eos_id=-1)
+  beams, scores = decoding.beam_search(model, params, enc, max_decode_length=8, num_beams=4,
+                                       eos_id=-1)
+  assert beams.shape == (2, 4, 8)
+  penalty = ((5.0 + 8) / 6.0) ** 0.6
+  assert np.all(scores[:, 0] >= greedy_logp / penalty - 1e-4)
+  assert np.all(np.diff(scores, axis=1) <= 1e-6)  # best first
+  one, _ = decoding.beam_search(model, params, enc, max_decode_length=8, num_beams=1,
+                                eos_id=-1)
+  np.testing.assert_array_equal(one[:, 0], greedy)
+
+
+def test_indivisible_sharding_names_the_parameter():
+  model = Transformer(tiny())  # 4 heads
+  abstract = nn.unbox(jax.eval_shape(
+      lambda: training.init_variables(model, jax.random.PRNGKey(0)))["params"])
+  with pytest.raises(partitioning.MeshError, match=r"attention/key/kernel dimension 1 "
+                     r"\('heads', size 4\) cannot be split over the 8 devices"):
+    partitioning.check_divisible(partitioning.make_mesh(model_parallel=8), abstract,
+                                 training.param_logical_specs(model))
