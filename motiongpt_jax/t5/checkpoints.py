@@ -1,0 +1,256 @@
+"""T5 weights in and out: Hugging Face folders, vocabulary enlargement, Orbax save/restore.
+
+``load_hf_t5(path)`` reads a local Hugging Face T5 / T5 v1.1 / Flan-T5 folder
+(``config.json`` plus ``model.safetensors``, a sharded ``model.safetensors.index.json``, or
+``pytorch_model.bin`` when torch is installed) into the T5X parameter tree of ``network``.
+Mapping (HF -> here): ``q/k/v.weight [h*d, e]`` -> ``query/key/value/kernel [e, h, d]``;
+``o.weight [e, h*d]`` -> ``out/kernel [h, d, e]``; ``wi/wi_0/wi_1.weight [f, e]`` -> ``[e, f]``;
+``wo.weight [e, f]`` -> ``[f, e]``; ``relative_attention_bias.weight [buckets, h]`` ->
+``relpos_bias/rel_embedding [h, buckets]``; ``lm_head.weight [V, e]`` -> ``logits_dense/kernel
+[e, V]``; layer norms' ``weight`` -> ``scale``. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+
+from motiongpt_jax.t5.config import T5Config
+from motiongpt_jax.train.checkpoints import CheckpointMismatchError, compare_shapes, \
+    shapes_by_name
+
+
+class CheckpointFormatError(ValueError):
+  """A checkpoint folder is missing files or holds something this T5 cannot represent."""
+
+
+_ACTIVATIONS = {"relu": ("relu",), "gated-gelu": ("gelu", "linear")}
+
+
+def _scaled_tied_output(hf: dict) -> bool:
+  """Original T5 computes logits with the shared embedding, rescaled by d_model**-0.5; v1.1
+  does not rescale and has its own lm_head. transformers >= 5 writes this as
+  ``scale_decoder_outputs`` (and always sets tie_word_embeddings), older versions as
+  ``tie_word_embeddings``."""
+  if "scale_decoder_outputs" in hf:
+    return bool(hf["scale_decoder_outputs"])
+  return bool(hf.get("tie_word_embeddings", True))
+
+
+def config_from_hf(hf: dict, path: str = "config.json") -> T5Config:
+  proj = hf.get("feed_forward_proj", "relu")
+  if proj not in _ACTIVATIONS:
+    raise CheckpointFormatError(f"{path}: feed_forward_proj {proj!r} is not supported "
+                                f"(expected one of {sorted(_ACTIVATIONS)})")
+  try:
+    return T5Config(
+        vocab_size=hf["vocab_size"], emb_dim=hf["d_model"], num_heads=hf["num_heads"],
+        head_dim=hf["d_kv"], mlp_dim=hf["d_ff"], num_encoder_layers=hf["num_layers"],
+        num_decoder_layers=hf.get("num_decoder_layers") or hf["num_layers"],
+        mlp_activations=_ACTIVATIONS[proj],
+        logits_via_embedding=_scaled_tied_output(hf),
+        dropout_rate=hf.get("dropout_rate", 0.1),
+        relative_attention_num_buckets=hf.get("relative_attention_num_buckets", 32),
+        relative_attention_max_distance=hf.get("relative_attention_max_distance", 128),
+        layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-6))
+  except KeyError as e:
+    raise CheckpointFormatError(f"{path}: missing field {e.args[0]!r}") from None
+
+
+def _read_tensors(path: str) -> dict[str, np.ndarray]:
+  single = os.path.join(path, "model.safetensors")
+  index = os.path.join(path, "model.safetensors.index.json")
+  torch_bin = os.path.join(path, "pytorch_model.bin")
+  if os.path.exists(single) or os.path.exists(index):
+    from safetensors.numpy import load_file
+    if os.path.exists(single):
+      return load_file(single)
+    with open(index) as f:
+      files = sorted(set(json.load(f)["weight_map"].values()))
+    tensors = {}
+    for name in files:
+      tensors.update(load_file(os.path.join(path, name)))
+    return tensors
+  if os.path.exists(torch_bin):
+    try:
+      import torch
+    except ImportError:
+      raise CheckpointFormatError(f"{torch_bin}: reading pytorch_model.bin needs torch "
+                                  f"(pip install 'motiongpt-jax[bench]'), or convert the "
+                                  f"folder to safetensors") from None
+    state = torch.load(torch_bin, map_location="cpu", weights_only=True)
+    return {k: v.float().numpy() for k, v in state.items()}
+  raise CheckpointFormatError(f"{path}: no model.safetensors, model.safetensors.index.json "
+                              f"or pytorch_model.bin")
+
+
+def load_hf_t5(path: str) -> tuple[T5Config, dict]:
+  """(config, params) of a local Hugging Face T5 folder, in float32 numpy arrays."""
+  config_path = os.path.join(path, "config.json")
+  if not os.path.exists(config_path):
+    raise CheckpointFormatError(f"{path}: no config.json (expected a Hugging Face T5 folder)")
+  with open(config_path) as f:
+    hf = json.load(f)
+  config = config_from_hf(hf, config_path)
+  tensors = {k: np.asarray(v, np.float32) for k, v in _read_tensors(path).items()}
+  used = set()
+
+  def take(name):
+    if name not in tensors:
+      raise CheckpointFormatError(f"{path}: tensor {name!r} is missing")
+    used.add(name)
+    return tensors[name]
+
+  h, d, e = config.num_heads, config.head_dim, config.emb_dim
+
+  def attention(prefix):
+    return {"query": {"kernel": take(prefix + "q.weight").T.reshape(e, h, d)},
+            "key": {"kernel": take(prefix + "k.weight").T.reshape(e, h, d)},
+            "value": {"kernel": take(prefix + "v.weight").T.reshape(e, h, d)},
+            "out": {"kernel": take(prefix + "o.weight").T.reshape(h, d, e)}}
+
+  def mlp(prefix):
+    if config.gated:
+      return {"wi_0": {"kernel": take(prefix + "wi_0.weight").T},
+              "wi_1": {"kernel": take(prefix + "wi_1.weight").T},
+              "wo": {"kernel": take(prefix + "wo.weight").T}}
+    return {"wi": {"kernel": take(prefix + "wi.weight").T},
+            "wo": {"kernel": take(prefix + "wo.weight").T}}
+
+  def norm(name):
+    return {"scale": take(name)}
+
+  encoder = {"relpos_bias": {"rel_embedding": take(
+      "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").T}}
+  for i in range(config.num_encoder_layers):
+    p = f"encoder.block.{i}.layer."
+    encoder[f"layers_{i}"] = {
+        "pre_attention_layer_norm": norm(p + "0.layer_norm.weight"),
+        "attention": attention(p + "0.SelfAttention."),
+        "pre_mlp_layer_norm": norm(p + "1.layer_norm.weight"),
+        "mlp": mlp(p + "1.DenseReluDense.")}
+  encoder["encoder_norm"] = norm("encoder.final_layer_norm.weight")
+  decoder = {"relpos_bias": {"rel_embedding": take(
+      "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight").T}}
+  for i in range(config.num_decoder_layers):
+    p = f"decoder.block.{i}.layer."
+    decoder[f"layers_{i}"] = {
+        "pre_self_attention_layer_norm": norm(p + "0.layer_norm.weight"),
+        "self_attention": attention(p + "0.SelfAttention."),
+        "pre_cross_attention_layer_norm": norm(p + "1.layer_norm.weight"),
+        "encoder_decoder_attention": attention(p + "1.EncDecAttention."),
+        "pre_mlp_layer_norm": norm(p + "2.layer_norm.weight"),
+        "mlp": mlp(p + "2.DenseReluDense.")}
+  decoder["decoder_norm"] = norm("decoder.final_layer_norm.weight")
+  shared = take("shared.weight")
+  if not config.logits_via_embedding:
+    # Untied output layer; transformers >= 5 may tie it to `shared` and not write it.
+    head = take("lm_head.weight") if "lm_head.weight" in tensors else shared
+    decoder["logits_dense"] = {"kernel": np.array(head.T)}
+  params = {"token_embedder": {"embedding": shared}, "encoder": encoder, "decoder": decoder}
+  # Aliases of the shared table that some exports write; anything else left over is an error.
+  aliases = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight", "lm_head.weight"}
+  unused = sorted(set(tensors) - used - aliases)
+  if unused:
+    raise CheckpointFormatError(f"{path}: tensors this T5 has no place for: "
+                                f"{', '.join(unused[:5])}")
+  params = jax.tree_util.tree_map(np.ascontiguousarray, params)
+  return config, params
+
+
+def round_up(n: int, multiple: int) -> int:
+  return -(-n // multiple) * multiple
+
+
+def enlarge_vocab(config: T5Config, params: dict, num_new_tokens: int,
+                  used_vocab: int | None = None, multiple: int = 128,
+                  seed: int = 0) -> tuple[T5Config, dict]:
+  """Room for ``num_new_tokens`` ids after the ``used_vocab`` ids in use.
+
+  Rows [used, used + new) are (re-)initialised from the per-dimension mean and standard
+  deviation of the rows in use (T5's 28 unused rows past its 32100 ids are reused before
+  the table grows). The table grows to a multiple of ``multiple``; rows past
+  used + new are padding, masked out of the softmax via ``real_vocab_size``. The output
+  layer is enlarged the same way when it is not tied.
+  """
+  used = used_vocab or config.real_vocab_size or config.vocab_size
+  needed = used + num_new_tokens
+  rows = max(round_up(needed, multiple), config.vocab_size)
+  rng = np.random.default_rng(seed)
+
+  def grow(table):  # table [V, e]
+    table = np.asarray(table, np.float32)
+    mean, std = table[:used].mean(0), table[:used].std(0)
+    out = np.zeros((rows, table.shape[1]), np.float32)
+    out[:table.shape[0]] = table
+    out[used:needed] = mean + std * rng.standard_normal((num_new_tokens, table.shape[1]))
+    out[needed:] = mean if needed < rows else out[needed:]
+    return out
+
+  params = jax.tree_util.tree_map(lambda x: x, params)  # shallow copy of the dict tree
+  params["token_embedder"] = {"embedding": grow(params["token_embedder"]["embedding"])}
+  if not config.logits_via_embedding:
+    kernel = params["decoder"]["logits_dense"]["kernel"]
+    params["decoder"] = dict(params["decoder"])
+    params["decoder"]["logits_dense"] = {"kernel": grow(np.asarray(kernel).T).T.copy()}
+  return config.replace(vocab_size=rows, real_vocab_size=needed), params
+
+
+def config_to_dict(config: T5Config) -> dict:
+  import dataclasses
+  d = dataclasses.asdict(config)
+  d["dtype"] = str(np.dtype(config.activation_dtype))
+  return d
+
+
+def config_from_dict(d: dict) -> T5Config:
+  d = dict(d)
+  d["mlp_activations"] = tuple(d["mlp_activations"])
+  return T5Config(**d)
+
+
+def save_params(directory: str, config: T5Config, params) -> None:
+  """Parameters (Orbax, atomic) and ``t5_config.json`` under ``directory``."""
+  import orbax.checkpoint as ocp
+  directory = os.path.abspath(directory)
+  os.makedirs(directory, exist_ok=True)
+  target = os.path.join(directory, "params")
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(target, params, force=True)
+  checkpointer.wait_until_finished()
+  tmp = os.path.join(directory, "t5_config.json.tmp")
+  with open(tmp, "w") as f:
+    json.dump(config_to_dict(config), f, indent=2)
+  os.replace(tmp, os.path.join(directory, "t5_config.json"))
+
+
+def restore_params(directory: str, config: T5Config | None = None):
+  """(config, params) from ``save_params``; with ``config``, checks every shape against it."""
+  import orbax.checkpoint as ocp
+  from flax import linen as nn
+  from motiongpt_jax.t5 import training
+  from motiongpt_jax.t5.network import Transformer
+  directory = os.path.abspath(directory)
+  config_path = os.path.join(directory, "t5_config.json")
+  if not os.path.exists(config_path):
+    raise CheckpointFormatError(f"{directory}: no t5_config.json (not a saved T5)")
+  with open(config_path) as f:
+    saved = config_from_dict(json.load(f))
+  config = config or saved
+  model = Transformer(config)
+  abstract = nn.unbox(jax.eval_shape(
+      lambda: training.init_variables(model, jax.random.PRNGKey(0)))["params"])
+  checkpointer = ocp.StandardCheckpointer()
+  target = os.path.join(directory, "params")
+  found = shapes_by_name(checkpointer.metadata(target).item_metadata.tree
+                         if hasattr(checkpointer.metadata(target), "item_metadata")
+                         else checkpointer.metadata(target))
+  compare_shapes(shapes_by_name(abstract), found, target)
+  return config, checkpointer.restore(target, abstract)
+
+
+__all__ = ["load_hf_t5", "enlarge_vocab", "save_params", "restore_params",
+           "CheckpointFormatError", "CheckpointMismatchError"]
