@@ -98,22 +98,28 @@ def _load_training_data(folder: str, check: bool = True):
   return kind, mean, std, train, val
 
 
-def cmd_train_vqvae(args) -> int:
+def train_vqvae(config_spec: str, overrides: list[str], data: str, workdir: str,
+                eval_samples: int = 64):
+  """Loads the config, checks the data and trains (or resumes); returns the TrainResult."""
   from motiongpt_jax import config_utils
   from motiongpt_jax.train import trainer
   from motiongpt_jax.vqvae.training import VQVAETask
-  config = config_utils.load_config(args.config, args.overrides)
-  kind, mean, std, train, val = _load_training_data(args.data)
+  config = config_utils.load_config(config_spec, overrides)
+  kind, mean, std, train, val = _load_training_data(data)
   with config.unlocked():
     config.data.feature_dim = int(mean.shape[0])
-    config.data.path = os.path.abspath(args.data)
+    config.data.path = os.path.abspath(data)
     config.data.kind = kind
-  os.makedirs(args.workdir, exist_ok=True)
-  config_utils.save_config(config, os.path.join(args.workdir, "config.json"))
-  task = VQVAETask(config, train, val[:args.eval_samples], mean, std)
+  os.makedirs(workdir, exist_ok=True)
+  config_utils.save_config(config, os.path.join(workdir, "config.json"))
+  task = VQVAETask(config, train, val[:eval_samples], mean, std)
   print(f"VQ-VAE {config.variant}: {len(task.windows.motions)} training motions of >= "
         f"{config.data.window} frames, {len(val)} validation samples")
-  result = trainer.train(task, config.train, args.workdir)
+  return trainer.train(task, config.train, workdir)
+
+
+def cmd_train_vqvae(args) -> int:
+  result = train_vqvae(args.config, args.overrides, args.data, args.workdir, args.eval_samples)
   if result.preempted:
     return 143  # 128 + SIGTERM, as a process killed by the signal would report
   print(f"done: step {result.step} in {result.seconds:.0f}s; checkpoints in "
@@ -123,77 +129,101 @@ def cmd_train_vqvae(args) -> int:
 
 
 def cmd_tokenize(args) -> int:
-  from motiongpt_jax.data import humanml3d
-  from motiongpt_jax.vqvae import tokenize
-  from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
-  humanml3d.check_folder(args.data)
-  tokenizer = MotionTokenizer.load(args.vqvae)
-  meta = tokenize.tokenize_folder(tokenizer, args.data, args.out, args.vqvae,
-                                  progress=_progress_printer("tokenizing"))
-  print(f"wrote tokens of {meta['count']} motions (and their mirror images) to {args.out} "
-        f"with the VQ-VAE of {args.vqvae} at step {tokenizer.step}"
-        + (f"; skipped {len(meta['skipped'])} motions shorter than one token"
-           if meta["skipped"] else ""))
+  tokenize(args.vqvae, args.data, args.out)
   return 0
 
 
-def cmd_reconstruct(args) -> int:
+def reconstruct(vqvae: str, data: str, split: str, limit: int, gifs: int, out: str) -> dict:
   from motiongpt_jax.data import humanml3d
   from motiongpt_jax.motion import render
   from motiongpt_jax.vqvae.training import reconstruction_report
   from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
-  tokenizer = MotionTokenizer.load(args.vqvae)
-  kind = humanml3d.detect_kind(args.data)
-  mean, std = humanml3d.load_mean_std(args.data, humanml3d.SPECS[kind])
-  samples = humanml3d.read_split(args.data, args.split, include_spans=False)
-  if args.limit:
-    samples = samples[:args.limit]
-  report = reconstruction_report(tokenizer, samples, mean, std, keep=args.gifs)
-  print(f"{args.split} split, {len(samples)} motions, VQ-VAE step {tokenizer.step}: "
+  tokenizer = MotionTokenizer.load(vqvae)
+  kind = humanml3d.detect_kind(data)
+  mean, std = humanml3d.load_mean_std(data, humanml3d.SPECS[kind])
+  samples = humanml3d.read_split(data, split, include_spans=False)
+  if limit:
+    samples = samples[:limit]
+  report = reconstruction_report(tokenizer, samples, mean, std, keep=gifs)
+  print(f"{split} split, {len(samples)} motions, VQ-VAE step {tokenizer.step}: "
         f"MPJPE {report['mpjpe_mm']:.1f} mm (root-aligned), "
         f"{report['mpjpe_global_mm']:.1f} mm (global), "
         f"perplexity {report['perplexity']:.1f}, codes used {report['codes_used']}"
         f"/{tokenizer.num_codes}")
-  out = args.out or os.path.join(args.vqvae, "reconstructions")
   os.makedirs(out, exist_ok=True)
-  for sample, original, recon in report["examples"]:
+  for sample, original, recon in report.pop("examples"):
     path = os.path.join(out, f"{sample.name}.gif")
     render.render_animation([original, recon], path,
                             [sample.captions[0].text, "VQ-VAE reconstruction"], stride=2)
     print(f"  {path}")
+  return report
+
+
+def cmd_reconstruct(args) -> int:
+  reconstruct(args.vqvae, args.data, args.split, args.limit, args.gifs,
+              args.out or os.path.join(args.vqvae, "reconstructions"))
   return 0
 
 
+def tokenize(vqvae: str, data: str, out: str) -> dict:
+  from motiongpt_jax.data import humanml3d
+  from motiongpt_jax.vqvae import tokenize as tok
+  from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
+  humanml3d.check_folder(data)
+  tokenizer = MotionTokenizer.load(vqvae)
+  meta = tok.tokenize_folder(tokenizer, data, out, vqvae,
+                             progress=_progress_printer("tokenizing"))
+  print(f"wrote tokens of {meta['count']} motions (and their mirror images) to {out} "
+        f"with the VQ-VAE of {vqvae} at step {tokenizer.step}"
+        + (f"; skipped {len(meta['skipped'])} motions shorter than one token"
+           if meta["skipped"] else ""))
+  return meta
+
+
 def cmd_demo(args) -> int:
-  """Runs the parts of the pipeline that exist: synthesise, check, render."""
+  """Runs the parts of the pipeline that exist: synthesise, check, render, VQ-VAE."""
   from motiongpt_jax.data import humanml3d
   from motiongpt_jax.data.synth import generator
   from motiongpt_jax.motion import render
   data = os.path.join(args.workdir, "data", "synth")
   pictures = os.path.join(args.workdir, "pictures")
+  vqvae = os.path.join(args.workdir, "vqvae")
   os.makedirs(pictures, exist_ok=True)
   steps = []
   if os.path.exists(os.path.join(data, "Std.npy")):
-    print(f"[1/3] data set already at {data} (delete it to re-synthesise)")
+    print(f"[1/6] data set already at {data} (delete it to re-synthesise)")
   else:
-    print(f"[1/3] synthesising {args.num} procedural motions into {data}")
+    print(f"[1/6] synthesising {args.num} procedural motions into {data}")
     s = generator.synthesize(data, args.num, args.seed,
                              progress=_progress_printer("  synthesising"))
     steps.append(f"synthesised {args.num} motions in {s['seconds']:.1f}s")
-  print("[2/3] checking the data folder")
+  print("[2/6] checking the data folder")
   report = humanml3d.check_folder(data)
   print(report.summary())
   steps.append(f"checked {data}: {report.split_sizes}")
-  print("[3/3] rendering test motions")
+  print("[3/6] rendering test motions")
   test = humanml3d.read_split(data, "test", normalize=False)[:args.pictures]
   for sample in test:
     out = os.path.join(pictures, f"{sample.name}.gif")
     render.render_animation([sample.motion], out, [sample.captions[0].text], stride=2)
     print(f"  {out}: {sample.captions[0].text}")
   steps.append(f"rendered {len(test)} GIFs into {pictures}")
+  print(f"[4/6] training the motion VQ-VAE (configs/vqvae.py:tiny) in {vqvae}")
+  result = train_vqvae("configs/vqvae.py:tiny", args.overrides, data, vqvae)
+  if result.preempted:
+    return 143
+  steps.append(f"trained the VQ-VAE to step {result.step} ({result.seconds:.0f}s this run)")
+  print("[5/6] VQ-VAE reconstruction of the test split")
+  rec = reconstruct(vqvae, data, "test", 0, args.pictures,
+                    os.path.join(pictures, "reconstructions"))
+  steps.append(f"test reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm, "
+               f"{rec['codes_used']} codes used, GIFs in {pictures}/reconstructions")
+  print("[6/6] tokenizing every motion and its mirror image")
+  meta = tokenize(vqvae, data, os.path.join(data, "tokens"))
+  steps.append(f"tokenized {meta['count']} motions into {data}/tokens")
   print("\ndemo done:\n  " + "\n  ".join(steps))
-  print("not yet part of the demo: VQ-VAE tokenizer, T5 pre-training and instruction "
-        "tuning, evaluation (later milestones)")
+  print("not yet part of the demo: T5 pre-training and instruction tuning, evaluation "
+        "(later milestones)")
   return 0
 
 
@@ -254,12 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--out", help="folder for the GIFs (default VQVAE/reconstructions)")
   p.set_defaults(func=cmd_reconstruct)
 
-  p = sub.add_parser("demo", help="run the whole pipeline on the built-in data set")
+  p = sub.add_parser("demo", help="run the whole pipeline on the built-in data set "
+                     "(--config.x=y overrides apply to the VQ-VAE config)")
   p.add_argument("--workdir", default="runs/demo")
   p.add_argument("--num", type=int, default=2000)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--pictures", type=int, default=4, help="number of GIFs to render")
-  p.set_defaults(func=cmd_demo)
+  p.set_defaults(func=cmd_demo, takes_overrides=True)
   return parser
 
 

@@ -22,12 +22,15 @@ def cross_entropy_with_z_loss(logits, targets, z_loss: float = 1e-4,
   low = label_smoothing / (vocab - 1)
   normalizing_constant = -(confidence * jnp.log(confidence)
                            + (vocab - 1) * low * jnp.log(low + 1e-20)) if label_smoothing else 0.0
-  soft = jax.nn.one_hot(targets, logits.shape[-1]) * (confidence - low) + low
-  if real_vocab_size is not None and real_vocab_size < logits.shape[-1]:
-    soft = soft * (jnp.arange(logits.shape[-1]) < real_vocab_size)
   log_z = jax.nn.logsumexp(logits, axis=-1)
   log_softmax = logits - log_z[..., None]
-  loss = -jnp.sum(soft * log_softmax, axis=-1) - normalizing_constant
+  # -sum_v q_v log p_v without materialising the one-hot [b, l, V] target.
+  target_logp = jnp.take_along_axis(log_softmax, targets[..., None].astype(jnp.int32),
+                                    axis=-1)[..., 0]
+  loss = -(confidence - low) * target_logp - normalizing_constant
+  if label_smoothing:
+    real = jnp.arange(logits.shape[-1]) < vocab
+    loss = loss - low * jnp.sum(jnp.where(real, log_softmax, 0.0), axis=-1)
   z_term = z_loss * jnp.square(log_z)
   return loss + z_term, z_term
 
