@@ -187,7 +187,7 @@ def enlarge_vocab(config: T5Config, params: dict, num_new_tokens: int,
     out = np.zeros((rows, table.shape[1]), np.float32)
     out[:table.shape[0]] = table
     out[used:needed] = mean + std * rng.standard_normal((num_new_tokens, table.shape[1]))
-    out[needed:] = mean if needed < rows else out[needed:]
+    out[needed:] = mean  # padding rows: masked out of the softmax, never looked up
     return out
 
   params = jax.tree_util.tree_map(lambda x: x, params)  # shallow copy of the dict tree
@@ -245,9 +245,7 @@ def restore_params(directory: str, config: T5Config | None = None):
       lambda: training.init_variables(model, jax.random.PRNGKey(0)))["params"])
   checkpointer = ocp.StandardCheckpointer()
   target = os.path.join(directory, "params")
-  found = shapes_by_name(checkpointer.metadata(target).item_metadata.tree
-                         if hasattr(checkpointer.metadata(target), "item_metadata")
-                         else checkpointer.metadata(target))
+  found = shapes_by_name(checkpointer.metadata(target).item_metadata.tree)
   compare_shapes(shapes_by_name(abstract), found, target)
   return config, checkpointer.restore(target, abstract)
 

@@ -108,24 +108,25 @@ class Embed(nn.Module):
 
 
 def relative_position_bucket(relative_position, bidirectional: bool, num_buckets: int,
-                             max_distance: int):
+                             max_distance: int, xp=np):
   """T5's bucketing of key-minus-query offsets: exact for small ones, log-spaced up to
-  ``max_distance``, one bucket beyond. Half the buckets per direction when bidirectional."""
+  ``max_distance``, one bucket beyond. Half the buckets per direction when bidirectional.
+  ``xp=jnp`` for traced positions (decoding)."""
   ret = 0
   n = -relative_position
   if bidirectional:
     num_buckets //= 2
     ret += (n < 0).astype(np.int32) * num_buckets
-    n = np.abs(n)
+    n = xp.abs(n)
   else:
-    n = np.maximum(n, 0)
+    n = xp.maximum(n, 0)
   max_exact = num_buckets // 2
   is_small = n < max_exact
   val_if_large = max_exact + (
-      np.log(n.astype(np.float32) / max_exact + np.finfo(np.float32).eps)
+      xp.log(n.astype(np.float32) / max_exact + np.finfo(np.float32).eps)
       / np.log(max_distance / max_exact) * (num_buckets - max_exact)).astype(np.int32)
-  val_if_large = np.minimum(val_if_large, num_buckets - 1)
-  return ret + np.where(is_small, n, val_if_large)
+  val_if_large = xp.minimum(val_if_large, num_buckets - 1)
+  return ret + xp.where(is_small, n, val_if_large)
 
 
 class RelativePositionBiases(nn.Module):
@@ -150,29 +151,10 @@ class RelativePositionBiases(nn.Module):
                                          self.max_distance)
       buckets = jnp.asarray(buckets)
     else:
-      buckets = _relative_position_bucket_jnp(memory - (context + query_offset), bidirectional,
-                                              self.num_buckets, self.max_distance)
+      buckets = relative_position_bucket(memory - (context + query_offset), bidirectional,
+                                         self.num_buckets, self.max_distance, xp=jnp)
     values = jnp.take(jnp.asarray(rel_embedding, self.dtype), buckets, axis=1)  # [h, q, k]
     return values[None]
-
-
-def _relative_position_bucket_jnp(relative_position, bidirectional, num_buckets, max_distance):
-  """The same bucketing on traced positions."""
-  ret = 0
-  n = -relative_position
-  if bidirectional:
-    num_buckets //= 2
-    ret += (n < 0).astype(jnp.int32) * num_buckets
-    n = jnp.abs(n)
-  else:
-    n = jnp.maximum(n, 0)
-  max_exact = num_buckets // 2
-  is_small = n < max_exact
-  val_if_large = max_exact + (
-      jnp.log(n.astype(jnp.float32) / max_exact + np.finfo(np.float32).eps)
-      / np.log(max_distance / max_exact) * (num_buckets - max_exact)).astype(jnp.int32)
-  val_if_large = jnp.minimum(val_if_large, num_buckets - 1)
-  return ret + jnp.where(is_small, n, val_if_large)
 
 
 class MultiHeadDotProductAttention(nn.Module):
