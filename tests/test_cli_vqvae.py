@@ -77,7 +77,7 @@ def test_sigterm_saves_and_the_restart_ends_identical(trained):
   stopped_at = int(trained["first_log"].split("saved a checkpoint at step ")[1].split()[0])
   assert 20 <= stopped_at < 300
   assert trained["resumed"].returncode == 0, trained["resumed"].stderr
-  assert f"resumed from" in trained["resumed"].stdout
+  assert "resumed from" in trained["resumed"].stdout
   assert f"at step {stopped_at}" in trained["resumed"].stdout
   step_a, a = final_params(trained["full"])
   step_b, b = final_params(trained["interrupted"])

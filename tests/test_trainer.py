@@ -95,7 +95,6 @@ def test_sharded_training_on_8_devices_matches_one_device(tmp_path):
   losses = {}
   for name, mesh in [("one", one_device()), ("eight", partitioning.make_mesh()),
                      ("4x2", partitioning.make_mesh(model_parallel=2))]:
-    history = []
     result = trainer.train(VQVAETask(config, motions()), config.train, str(tmp_path / name),
                            mesh=mesh, log=quiet)
     history = [row["loss"] for row in map(json.loads, open(tmp_path / name / "metrics.jsonl"))]

@@ -10,14 +10,32 @@ import json
 import os
 
 
+def _import_tensorflow_quietly():
+  """TensorFlow's C++ start-up prints CUDA probes and oneDNN notes straight to fd 2, which
+  TF_CPP_MIN_LOG_LEVEL does not catch; silence fd 2 only while it loads."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+  import sys
+  if "tensorflow" in sys.modules:
+    return sys.modules["tensorflow"]
+  sys.stderr.flush()
+  saved = os.dup(2)
+  try:
+    with open(os.devnull, "w") as devnull:
+      os.dup2(devnull.fileno(), 2)
+      import tensorflow as tf
+  finally:
+    os.dup2(saved, 2)
+    os.close(saved)
+  return tf
+
+
 class MetricWriter:
 
   def __init__(self, workdir: str, resume_step: int = 0):
     os.makedirs(workdir, exist_ok=True)
     self.jsonl = os.path.join(workdir, "metrics.jsonl")
     self._truncate_after(resume_step)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TF's start-up chatter quiet
-    import tensorflow as tf
+    tf = _import_tensorflow_quietly()
     tf.config.set_visible_devices([], "GPU")  # TF must not take accelerator memory
     self._tf = tf
     self._writer = tf.summary.create_file_writer(os.path.join(workdir, "tensorboard"))
