@@ -98,6 +98,26 @@ def _load_training_data(folder: str, check: bool = True):
   return kind, mean, std, train, val
 
 
+def cmd_vocab_train(args) -> int:
+  from motiongpt_jax import vocab
+  from motiongpt_jax.data import humanml3d
+  sentences = []
+  for split in args.splits.split(","):
+    for name in humanml3d.read_split_names(args.data, split):
+      sentences += [c.text for c in humanml3d.read_captions(
+          os.path.join(args.data, "texts", name + ".txt"))]
+  if not sentences:
+    raise humanml3d.DataError(f"{args.data}: no captions in splits {args.splits}")
+  prefix = args.out[:-len(".model")] if args.out.endswith(".model") else args.out
+  os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+  path = vocab.train_sentencepiece(sentences, prefix, args.size)
+  v = vocab.MotionTextVocabulary(path, args.motion_codes)
+  print(f"wrote {path}: {v.text.tokenizer.GetPieceSize() - 100} pieces from "
+        f"{len(sentences)} captions; with 100 sentinels and {args.motion_codes} + 3 motion "
+        f"tokens the vocabulary has {v.vocab_size} ids")
+  return 0
+
+
 def train_vqvae(config_spec: str, overrides: list[str], data: str, workdir: str,
                 eval_samples: int = 64):
   """Loads the config, checks the data and trains (or resumes); returns the TrainResult."""
@@ -259,6 +279,17 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--frame", type=int, default=None, help="frame for .png (default middle)")
   p.add_argument("--stride", type=int, default=1, help="draw every n-th frame")
   p.set_defaults(func=cmd_render)
+
+  p = sub.add_parser("vocab", help="text vocabulary for the motion-text model")
+  vocab_sub = p.add_subparsers(dest="vocab_command", required=True)
+  p = vocab_sub.add_parser("train", help="train a SentencePiece model on a folder's captions")
+  p.add_argument("--data", required=True, help="HumanML3D-format folder")
+  p.add_argument("--out", required=True, help="output .model file")
+  p.add_argument("--size", type=int, default=1000,
+                 help="at most this many pieces (a small caption set gives fewer)")
+  p.add_argument("--splits", default="train", help="comma-separated splits to read")
+  p.add_argument("--motion-codes", type=int, default=512, help="codebook size, for the summary")
+  p.set_defaults(func=cmd_vocab_train)
 
   p = sub.add_parser("train-vqvae", help="train the motion VQ-VAE (resumes from --workdir)")
   p.add_argument("--config", default="configs/vqvae.py:tiny",
