@@ -118,6 +118,54 @@ def cmd_vocab_train(args) -> int:
   return 0
 
 
+def _import_tasks(args):
+  """Registers the tasks for --data/--tokens/--spm (or the MOTIONGPT_* environment)."""
+  if args.data:
+    os.environ["MOTIONGPT_DATA"] = args.data
+  if args.tokens:
+    os.environ["MOTIONGPT_TOKENS"] = args.tokens
+  if args.spm:
+    os.environ["MOTIONGPT_SPM"] = args.spm
+  import tasks
+  from tasks import pretraining
+  pretraining.register(*pretraining.default_paths())
+  return tasks
+
+
+def cmd_tasks_list(args) -> int:
+  import seqio
+  _import_tasks(args)
+  from tasks import pretraining
+  names = sorted(n for n in seqio.TaskRegistry.names() if n.startswith("motiongpt_"))
+  print(f"{'task':40}{'train':>8}{'validation':>12}{'test':>8}")
+  for name in names:
+    sizes = [pretraining.task_size(name, s) for s in ("train", "validation", "test")]
+    print(f"{name:40}" + "".join(f"{n:>{w}}" for n, w in zip(sizes, (8, 12, 8))))
+  for name in sorted(n for n in seqio.MixtureRegistry.names() if n.startswith("motiongpt_")):
+    mixture = seqio.get_mixture_or_task(name)
+    parts = ", ".join(f"{t.name} ({mixture.get_rate(t):g})" for t in mixture.tasks)
+    print(f"mixture {name}: {parts}")
+  return 0
+
+
+def cmd_tasks_show(args) -> int:
+  import seqio
+  _import_tasks(args)
+  try:
+    task = seqio.get_mixture_or_task(args.name)
+  except ValueError:
+    names = sorted(n for n in seqio.TaskRegistry.names() if n.startswith("motiongpt_"))
+    raise ValueError(f"no task or mixture {args.name!r}; registered: {', '.join(names)}")
+  ds = task.get_dataset({"inputs": 512, "targets": 512}, split=args.split,
+                        shuffle=args.seed is not None, seed=args.seed)
+  vocab = task.output_features["targets"].vocabulary
+  for i, ex in enumerate(ds.take(args.n)):
+    print(f"--- {args.name} [{args.split}] example {i}")
+    print(f"inputs  ({len(ex['inputs'])} ids): {vocab.decode(ex['inputs'].numpy().tolist())}")
+    print(f"targets ({len(ex['targets'])} ids): {vocab.decode(ex['targets'].numpy().tolist())}")
+  return 0
+
+
 def train_vqvae(config_spec: str, overrides: list[str], data: str, workdir: str,
                 eval_samples: int = 64):
   """Loads the config, checks the data and trains (or resumes); returns the TrainResult."""
@@ -290,6 +338,23 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--splits", default="train", help="comma-separated splits to read")
   p.add_argument("--motion-codes", type=int, default=512, help="codebook size, for the summary")
   p.set_defaults(func=cmd_vocab_train)
+
+  p = sub.add_parser("tasks", help="the registered SeqIO tasks and mixtures")
+  tasks_sub = p.add_subparsers(dest="tasks_command", required=True)
+  for sub_name, helptext in (("list", "task and mixture names with their sizes"),
+                             ("show", "decoded examples of a task or mixture")):
+    q = tasks_sub.add_parser(sub_name, help=helptext)
+    q.add_argument("--data", help="data folder (default $MOTIONGPT_DATA or data/synth)")
+    q.add_argument("--tokens", help="tokens folder (default DATA/tokens)")
+    q.add_argument("--spm", help="SentencePiece model (default DATA/spiece.model)")
+    if sub_name == "show":
+      q.add_argument("name")
+      q.add_argument("-n", type=int, default=3, help="number of examples")
+      q.add_argument("--split", default="validation", choices=["train", "validation", "test"])
+      q.add_argument("--seed", type=int, default=None, help="shuffle with this seed")
+      q.set_defaults(func=cmd_tasks_show)
+    else:
+      q.set_defaults(func=cmd_tasks_list)
 
   p = sub.add_parser("train-vqvae", help="train the motion VQ-VAE (resumes from --workdir)")
   p.add_argument("--config", default="configs/vqvae.py:tiny",

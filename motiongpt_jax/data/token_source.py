@@ -1,0 +1,64 @@
+"""Examples for the SeqIO tasks: captions of a data folder joined with its motion tokens.
+
+One example per (motion, whole-motion caption) of a split, in file order, with the codes
+of the motion and of its mirror image (``motiongpt tokenize``'s format). Mirrored codes are
+offered only where no caption is involved: a mirror image's caption would need its left and
+right swapped.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from motiongpt_jax.data import humanml3d
+from motiongpt_jax.vqvae import tokenize
+
+SPLITS = {"train": "train", "validation": "val", "test": "test"}
+
+
+@functools.lru_cache(maxsize=16)
+def load_examples(data_dir: str, tokens_dir: str, split: str) -> tuple[dict, ...]:
+  if split not in SPLITS:
+    raise ValueError(f"split {split!r}: expected one of {sorted(SPLITS)}")
+  meta_path = os.path.join(tokens_dir, "tokens.json")
+  if not os.path.exists(meta_path):
+    raise humanml3d.DataError(f"{tokens_dir}: no tokens.json; make the tokens with "
+                              f"`motiongpt tokenize --out {tokens_dir}`")
+  with open(meta_path) as f:
+    fps_per_token = json.load(f)["frames_per_token"]
+  fps = humanml3d.SPECS[humanml3d.detect_kind(data_dir)].fps
+  examples = []
+  for name in humanml3d.read_split_names(data_dir, SPLITS[split]):
+    codes = tokenize.read_tokens(tokens_dir, name)
+    mirrored = tokenize.read_tokens(tokens_dir, name, mirrored=True)
+    for caption in humanml3d.read_captions(os.path.join(data_dir, "texts", name + ".txt")):
+      if caption.start == 0.0 and caption.end == 0.0:
+        examples.append({"name": name, "caption": caption.text, "motion": codes,
+                         "motion_mirrored": mirrored,
+                         "frames": np.int32(len(codes) * fps_per_token),
+                         "seconds": np.float32(len(codes) * fps_per_token / fps)})
+  if not examples:
+    raise humanml3d.DataError(f"{data_dir}: split {split!r} has no captioned motions")
+  return tuple(examples)
+
+
+def dataset_fn(data_dir: str, tokens_dir: str):
+  """A seqio.FunctionDataSource function over ``load_examples``."""
+
+  def fn(split: str, shuffle_files: bool = False, seed: int | None = None):
+    del shuffle_files, seed  # one in-memory list; seqio shuffles examples
+    examples = load_examples(data_dir, tokens_dir, split)
+    signature = {"name": tf.TensorSpec([], tf.string),
+                 "caption": tf.TensorSpec([], tf.string),
+                 "motion": tf.TensorSpec([None], tf.int32),
+                 "motion_mirrored": tf.TensorSpec([None], tf.int32),
+                 "frames": tf.TensorSpec([], tf.int32),
+                 "seconds": tf.TensorSpec([], tf.float32)}
+    return tf.data.Dataset.from_generator(lambda: iter(examples), output_signature=signature)
+
+  return fn

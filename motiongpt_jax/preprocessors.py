@@ -1,0 +1,70 @@
+"""TensorFlow preprocessors for the SeqIO tasks (seqio has no span corruption of its own).
+
+``random_spans_noise_mask`` and the span-corruption pair follow T5's definition
+(Raffel et al. 2020, section 3.1.4; t5.data.preprocessors): a sequence of n tokens gets
+round(n * noise_density) noise tokens in round(noise / mean_span) spans, span lengths drawn
+by a random segmentation, noise and non-noise spans interleaved starting with non-noise.
+Inputs keep the non-noise tokens with each noise span replaced by one sentinel; targets
+hold each sentinel followed by the span it replaced. Sentinel k is ``first_sentinel - k``
+(T5's <extra_id_k> ids count down from the end of the text vocabulary). Deterministic: the
+same stateless seeds give the same mask.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+def _stateless_shuffle(values, seed):
+  order = tf.argsort(tf.random.stateless_uniform(tf.shape(values), seed=seed))
+  return tf.gather(values, order)
+
+
+def _random_segmentation(num_items, num_segments, seed):
+  """Lengths of ``num_segments`` non-empty segments summing to ``num_items``, at random."""
+  first_in_segment = tf.pad(
+      _stateless_shuffle(tf.cast(tf.range(num_items - 1) < num_segments - 1, tf.int32), seed),
+      [[1, 0]])
+  segment_id = tf.cumsum(first_in_segment)
+  return tf.math.segment_sum(tf.ones_like(segment_id), segment_id)
+
+
+def random_spans_noise_mask(length, noise_density, seeds, mean_noise_span_length=3.0):
+  """Boolean [length] mask of noise positions (T5's semantics, no random roll)."""
+  orig_length = length
+  length = tf.maximum(length, 2)
+  lengthf = tf.cast(length, tf.float32)
+  num_noise = tf.cast(tf.round(lengthf * noise_density), tf.int32)
+  num_noise = tf.minimum(tf.maximum(num_noise, 1), length - 1)
+  num_spans = tf.cast(tf.round(tf.cast(num_noise, tf.float32) / mean_noise_span_length),
+                      tf.int32)
+  num_spans = tf.maximum(num_spans, 1)
+  num_nonnoise = length - num_noise
+  noise_lengths = _random_segmentation(num_noise, num_spans, seeds[0])
+  nonnoise_lengths = _random_segmentation(num_nonnoise, num_spans, seeds[1])
+  interleaved = tf.reshape(tf.stack([nonnoise_lengths, noise_lengths], axis=1),
+                           [num_spans * 2])
+  span_starts = tf.cumsum(interleaved)[:-1]
+  indicator = tf.math.unsorted_segment_sum(tf.ones_like(span_starts), span_starts, length)
+  is_noise = tf.equal(tf.cumsum(indicator) % 2, 1)
+  return is_noise[:orig_length]
+
+
+def _noise_span_to_unique_sentinel(tokens, noise_mask, first_sentinel):
+  previous = tf.pad(noise_mask[:-1], [[1, 0]])
+  first_noise = tf.logical_and(noise_mask, tf.logical_not(previous))
+  subsequent_noise = tf.logical_and(noise_mask, previous)
+  sentinel = first_sentinel + 1 - tf.cumsum(tf.cast(first_noise, tokens.dtype))
+  tokens = tf.where(first_noise, sentinel, tokens)
+  return tf.boolean_mask(tokens, tf.logical_not(subsequent_noise))
+
+
+def span_corruption(tokens, seeds, first_sentinel: int, noise_density: float = 0.15,
+                    mean_noise_span_length: float = 3.0):
+  """(inputs, targets) of T5's span corruption for a 1-D int token sequence."""
+  tokens = tf.convert_to_tensor(tokens)
+  mask = random_spans_noise_mask(tf.size(tokens), noise_density, seeds,
+                                 mean_noise_span_length)
+  inputs = _noise_span_to_unique_sentinel(tokens, mask, first_sentinel)
+  targets = _noise_span_to_unique_sentinel(tokens, tf.logical_not(mask), first_sentinel)
+  return inputs, targets

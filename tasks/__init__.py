@@ -1,0 +1,11 @@
+"""SeqIO registrations of motiongpt-jax, imported by module name (as T5X's
+MIXTURE_OR_TASK_MODULE): ``import tasks`` registers every ``motiongpt_*`` task and mixture.
+
+Where the data lives comes from the environment, read when this package is imported:
+  MOTIONGPT_DATA    HumanML3D-format folder (default ``data/synth``)
+  MOTIONGPT_TOKENS  its tokens folder (default ``$MOTIONGPT_DATA/tokens``)
+  MOTIONGPT_SPM     SentencePiece model (default ``$MOTIONGPT_DATA/spiece.model``)
+``tasks.pretraining.register(data, tokens, spm)`` registers again for other paths.
+"""
+
+from tasks import pretraining  # noqa: F401

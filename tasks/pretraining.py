@@ -1,0 +1,136 @@
+"""Pre-training tasks (MotionGPT stage 2) and their mixture.
+
+Tasks (all read the train/validation/test splits of the token source):
+  motiongpt_pretrain_motion_span  T5 span corruption of motion tokens (original and mirror
+                                  image, as two examples), noise density 0.15, mean span 3
+  motiongpt_pretrain_text_span    T5 span corruption of captions
+  motiongpt_pretrain_t2m          caption -> motion tokens (between start and end tokens)
+  motiongpt_pretrain_m2t          motion tokens -> caption
+Mixture ``motiongpt_pretrain``: the four tasks with equal rates (1.0 each, in examples), so
+each kind of supervision gets a quarter of the batches whatever the data set size.
+Constants from MotionGPT's configs/lm/default.yaml (noise density 0.15, mean span 3).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import seqio
+import tensorflow as tf
+
+from motiongpt_jax import preprocessors
+from motiongpt_jax.data import token_source
+from motiongpt_jax.vocab import MotionTextVocabulary
+
+NOISE_DENSITY = 0.15
+MEAN_NOISE_SPAN = 3.0
+
+
+def default_paths():
+  data = os.environ.get("MOTIONGPT_DATA", "data/synth")
+  tokens = os.environ.get("MOTIONGPT_TOKENS", os.path.join(data, "tokens"))
+  spm = os.environ.get("MOTIONGPT_SPM", os.path.join(data, "spiece.model"))
+  return data, tokens, spm
+
+
+def make_vocabulary(tokens_dir: str, spm: str) -> MotionTextVocabulary:
+  codes = 512
+  meta = os.path.join(tokens_dir, "tokens.json")
+  if os.path.exists(meta):
+    with open(meta) as f:
+      codes = json.load(f)["num_codes"]
+  return MotionTextVocabulary(spm, num_motion_codes=codes)
+
+
+def _motion_text(vocab: MotionTextVocabulary, codes):
+  """Motion codes as their token string, wrapped in the start and end tokens."""
+  k = vocab.num_motion_codes
+  names = tf.strings.join(["<motion_id_", tf.strings.as_string(codes), ">"])
+  return tf.strings.join([f"<motion_id_{k}>", tf.strings.reduce_join(names),
+                          f"<motion_id_{k + 1}>"])
+
+
+def translation(vocab, direction: str):
+  def fn(ex):
+    motion = _motion_text(vocab, ex["motion"])
+    if direction == "t2m":
+      return {"inputs": ex["caption"], "targets": motion}
+    return {"inputs": motion, "targets": ex["caption"]}
+  return seqio.map_over_dataset(fn)
+
+
+def motion_strings_both_sides(vocab):
+  """Each example twice: the motion and its mirror image, as motion strings."""
+  def fn(ds):
+    def pair(ex):
+      return tf.data.Dataset.from_tensor_slices(
+          {"text": tf.stack([_motion_text(vocab, ex["motion"]),
+                             _motion_text(vocab, ex["motion_mirrored"])])})
+    return ds.flat_map(pair)
+  return fn
+
+
+def caption_text(ds):
+  return ds.map(lambda ex: {"text": ex["caption"]}, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def span_corrupt(vocab: MotionTextVocabulary):
+  """Tokenized ``text`` -> span-corrupted inputs/targets (sentinels count down from
+  <extra_id_0> = the last text id)."""
+  @seqio.map_over_dataset(num_seeds=2)
+  def fn(ex, seeds):
+    inputs, targets = preprocessors.span_corruption(
+        ex["text"], seeds, first_sentinel=vocab.text_size - 1, noise_density=NOISE_DENSITY,
+        mean_noise_span_length=MEAN_NOISE_SPAN)
+    return {"inputs": inputs, "targets": targets}
+  return fn
+
+
+def output_features(vocab):
+  return {"inputs": seqio.Feature(vocab, add_eos=True, required=False),
+          "targets": seqio.Feature(vocab, add_eos=True)}
+
+
+TASKS = ("motiongpt_pretrain_motion_span", "motiongpt_pretrain_text_span",
+         "motiongpt_pretrain_t2m", "motiongpt_pretrain_m2t")
+
+
+EXAMPLES_PER_SOURCE_EXAMPLE = {"motiongpt_pretrain_motion_span": 2}
+PATHS: dict[str, str] = {}
+
+
+def task_size(name: str, split: str) -> int:
+  """Examples of a task in one epoch of a split (from the source, without iterating)."""
+  source = token_source.load_examples(PATHS["data"], PATHS["tokens"], split)
+  return len(source) * EXAMPLES_PER_SOURCE_EXAMPLE.get(name, 1)
+
+
+def register(data_dir: str, tokens_dir: str, spm: str) -> None:
+  """(Re-)registers the pre-training tasks and mixture for these paths."""
+  PATHS.update(data=data_dir, tokens=tokens_dir, spm=spm)
+  vocab = make_vocabulary(tokens_dir, spm)
+  source = seqio.FunctionDataSource(token_source.dataset_fn(data_dir, tokens_dir),
+                                    splits=tuple(token_source.SPLITS))
+  features = output_features(vocab)
+  text_feature = {"text": seqio.Feature(vocab, add_eos=False)}
+  tokenize_text = functools.partial(seqio.preprocessors.tokenize,
+                                    output_features=text_feature)
+  specs = {
+      "motiongpt_pretrain_motion_span": [motion_strings_both_sides(vocab), tokenize_text,
+                                         span_corrupt(vocab)],
+      "motiongpt_pretrain_text_span": [caption_text, tokenize_text, span_corrupt(vocab)],
+      "motiongpt_pretrain_t2m": [translation(vocab, "t2m"), seqio.preprocessors.tokenize],
+      "motiongpt_pretrain_m2t": [translation(vocab, "m2t"), seqio.preprocessors.tokenize],
+  }
+  for name, steps in specs.items():
+    seqio.TaskRegistry.remove(name)
+    seqio.TaskRegistry.add(name, source=source,
+                           preprocessors=[*steps, seqio.preprocessors.append_eos_after_trim],
+                           output_features=features)
+  seqio.MixtureRegistry.remove("motiongpt_pretrain")
+  seqio.MixtureRegistry.add("motiongpt_pretrain", [(name, 1.0) for name in TASKS])
+
+
+register(*default_paths())

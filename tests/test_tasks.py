@@ -1,0 +1,150 @@
+"""Span corruption and the pre-training SeqIO tasks on the built-in data set."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import seqio
+import tensorflow as tf
+
+from motiongpt_jax import cli, preprocessors, vocab
+from motiongpt_jax.data import humanml3d
+
+
+def test_noise_mask_follows_t5_semantics():
+  for length in (2, 10, 40, 101):
+    mask = preprocessors.random_spans_noise_mask(length, 0.15, [(1, 2), (3, 4)]).numpy()
+    noise = min(max(round(max(length, 2) * 0.15), 1), max(length, 2) - 1)
+    assert mask.shape == (length,) and mask.sum() == noise
+    assert not mask[0]  # spans interleave starting with non-noise
+    spans = np.sum(mask[1:] & ~mask[:-1])
+    assert spans == max(round(noise / 3.0), 1)
+  a = preprocessors.random_spans_noise_mask(60, 0.15, [(1, 2), (3, 4)]).numpy()
+  b = preprocessors.random_spans_noise_mask(60, 0.15, [(1, 2), (3, 4)]).numpy()
+  c = preprocessors.random_spans_noise_mask(60, 0.15, [(5, 6), (7, 8)]).numpy()
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+
+
+def test_span_corruption_inputs_and_targets_rebuild_the_sequence():
+  tokens = tf.range(100, 160)
+  inputs, targets = preprocessors.span_corruption(tokens, [(9, 9), (4, 2)], first_sentinel=99)
+  inputs, targets = inputs.numpy().tolist(), targets.numpy().tolist()
+  # Sentinels 99, 98, ... in order in both; filling them back gives the original.
+  spans, current = {}, None
+  for t in targets:
+    if t < 100:
+      current = t
+      spans[current] = []
+    else:
+      spans[current].append(t)
+  rebuilt = [x for t in inputs for x in (spans[t] if t < 100 else [t])]
+  assert rebuilt == list(range(100, 160))
+  assert [t for t in inputs if t < 100] == sorted(spans, reverse=True)
+  assert len(rebuilt) - len([t for t in inputs if t >= 100]) == 9  # 15% of 60
+
+
+@pytest.fixture(scope="module")
+def registered(synth_dir, tmp_path_factory):
+  """The tasks over the synthetic data set with random motion tokens."""
+  root = tmp_path_factory.mktemp("tasks")
+  tokens = root / "tokens"
+  tokens.mkdir()
+  rng = np.random.default_rng(0)
+  names = [n for s in ("train", "val", "test") for n in humanml3d.read_split_names(synth_dir, s)]
+  for name in names:
+    frames = len(np.load(os.path.join(synth_dir, "new_joint_vecs", name + ".npy")))
+    np.save(tokens / f"{name}.npy", rng.integers(0, 512, (2, frames // 4)).astype(np.int16))
+  (tokens / "tokens.json").write_text(json.dumps(
+      {"format": "motiongpt-tokens-v1", "num_codes": 512, "frames_per_token": 4,
+       "rows": ["original", "mirrored"], "count": len(names)}))
+  captions = [c.text for n in humanml3d.read_split_names(synth_dir, "train")
+              for c in humanml3d.read_captions(os.path.join(synth_dir, "texts", n + ".txt"))]
+  spm = vocab.train_sentencepiece(captions, str(root / "spiece"), 400)
+  from tasks import pretraining
+  pretraining.register(synth_dir, str(tokens), spm)
+  return dict(data=synth_dir, tokens=str(tokens), spm=spm)
+
+
+LENGTHS = {"inputs": 256, "targets": 256}
+
+
+@pytest.mark.parametrize("name", ["motiongpt_pretrain_motion_span",
+                                  "motiongpt_pretrain_text_span", "motiongpt_pretrain_t2m",
+                                  "motiongpt_pretrain_m2t", "motiongpt_pretrain"])
+def test_tasks_yield_well_formed_examples(registered, name):
+  task = seqio.get_mixture_or_task(name)
+  v = task.output_features["targets"].vocabulary
+  examples = list(task.get_dataset(LENGTHS, split="validation", shuffle=False).take(20))
+  assert examples
+  for ex in examples:
+    inputs, targets = ex["inputs"].numpy(), ex["targets"].numpy()
+    assert 1 < len(inputs) <= 256 and 1 < len(targets) <= 256
+    assert inputs[-1] == v.eos_id and targets[-1] == v.eos_id
+    assert inputs.max() < v.vocab_size and targets.max() < v.vocab_size
+    text = v.decode(inputs.tolist()) + v.decode(targets.tolist())
+    assert "Placeholder" not in text and text.strip()
+
+
+def test_translation_pairs_caption_with_its_motion(registered):
+  task = seqio.get_mixture_or_task("motiongpt_pretrain_t2m")
+  v = task.output_features["targets"].vocabulary
+  ex = next(iter(task.get_dataset(LENGTHS, split="validation", shuffle=False)))
+  name = humanml3d.read_split_names(registered["data"], "val")[0]
+  codes = np.load(os.path.join(registered["tokens"], name + ".npy"))[0]
+  caption = humanml3d.read_captions(os.path.join(registered["data"], "texts", name + ".txt"))[0]
+  assert v.decode(ex["inputs"].numpy().tolist()) == v.canonical(caption.text)
+  assert v.decode(ex["targets"].numpy().tolist()) == v.motion_string(codes)
+
+
+def _ids(task, **kw):
+  ds = task.get_dataset(LENGTHS, split="validation", **kw)
+  return [tuple(ex["inputs"].numpy()) + (-1,) + tuple(ex["targets"].numpy()) for ex in ds]
+
+
+def test_pipelines_are_deterministic_and_shard_disjointly(registered):
+  span = seqio.get_mixture_or_task("motiongpt_pretrain_motion_span")
+  assert _ids(span, shuffle=True, seed=3) == _ids(span, shuffle=True, seed=3)
+  assert _ids(span, shuffle=True, seed=3) != _ids(span, shuffle=True, seed=4)
+  # Hosts read disjoint parts that together are the split (t2m: no random corruption).
+  t2m = seqio.get_mixture_or_task("motiongpt_pretrain_t2m")
+  full = _ids(t2m, shuffle=False, seed=0)
+  shards = [_ids(t2m, shuffle=False, seed=0, shard_info=seqio.ShardInfo(i, 2))
+            for i in range(2)]
+  assert len(shards[0]) + len(shards[1]) == len(full) and shards[0] and shards[1]
+  assert sorted(shards[0] + shards[1]) == sorted(full)
+
+
+def test_feature_converter_output_feeds_the_t5_loss(registered):
+  import jax
+  import flax.linen as nn
+  from motiongpt_jax.t5 import config as t5_config, training
+  from motiongpt_jax.t5.checkpoints import round_up
+  task = seqio.get_mixture_or_task("motiongpt_pretrain")
+  v = task.output_features["targets"].vocabulary
+  ds = seqio.EncDecFeatureConverter(pack=False)(
+      task.get_dataset(LENGTHS, split="validation", shuffle=False), LENGTHS)
+  batch = next(iter(ds.batch(4).as_numpy_iterator()))
+  cfg = t5_config.get_preset("tiny", vocab_size=round_up(v.vocab_size, 128),
+                             real_vocab_size=v.vocab_size)
+  model = training.Transformer(cfg)
+  params = nn.unbox(training.init_variables(model, jax.random.PRNGKey(0))["params"])
+  loss, metrics = training.loss_fn(model, params, batch, jax.random.PRNGKey(0),
+                                   enable_dropout=False)
+  assert np.isfinite(float(loss))
+  np.testing.assert_allclose(float(loss), np.log(v.vocab_size), rtol=0.3)  # untrained
+  assert float(metrics["target_tokens"]) == float((batch["decoder_target_tokens"] > 0).sum())
+
+
+def test_tasks_commands(registered, capsys):
+  paths = ["--data", registered["data"], "--tokens", registered["tokens"], "--spm",
+           registered["spm"]]
+  assert cli.main(["tasks", "list", *paths]) == 0
+  out = capsys.readouterr().out
+  assert "motiongpt_pretrain_t2m" in out and "mixture motiongpt_pretrain" in out
+  assert cli.main(["tasks", "show", "motiongpt_pretrain_m2t", "-n", "2", *paths]) == 0
+  out = capsys.readouterr().out
+  assert out.count("--- motiongpt_pretrain_m2t") == 2 and "<motion_id_512>" in out
+  assert cli.main(["tasks", "show", "nope", *paths]) == 2
+  assert "no task or mixture 'nope'" in capsys.readouterr().err
