@@ -108,12 +108,15 @@ def cmd_vocab_train(args) -> int:
           os.path.join(args.data, "texts", name + ".txt"))]
   if not sentences:
     raise humanml3d.DataError(f"{args.data}: no captions in splits {args.splits}")
+  if not args.captions_only:
+    from tasks.instructions import template_sentences
+    sentences += template_sentences()
   prefix = args.out[:-len(".model")] if args.out.endswith(".model") else args.out
   os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
   path = vocab.train_sentencepiece(sentences, prefix, args.size)
   v = vocab.MotionTextVocabulary(path, args.motion_codes)
   print(f"wrote {path}: {v.text.tokenizer.GetPieceSize() - 100} pieces from "
-        f"{len(sentences)} captions; with 100 sentinels and {args.motion_codes} + 3 motion "
+        f"{len(sentences)} captions and template phrasings; with 100 sentinels and {args.motion_codes} + 3 motion "
         f"tokens the vocabulary has {v.vocab_size} ids")
   return 0
 
@@ -128,7 +131,7 @@ def _import_tasks(args):
     os.environ["MOTIONGPT_SPM"] = args.spm
   import tasks
   from tasks import pretraining
-  pretraining.register(*pretraining.default_paths())
+  tasks.register(*pretraining.default_paths())
   return tasks
 
 
@@ -336,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--size", type=int, default=1000,
                  help="at most this many pieces (a small caption set gives fewer)")
   p.add_argument("--splits", default="train", help="comma-separated splits to read")
+  p.add_argument("--captions-only", action="store_true",
+                 help="leave out the instruction templates' wording (on by default)")
   p.add_argument("--motion-codes", type=int, default=512, help="codebook size, for the summary")
   p.set_defaults(func=cmd_vocab_train)
 

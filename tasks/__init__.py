@@ -5,7 +5,12 @@ Where the data lives comes from the environment, read when this package is impor
   MOTIONGPT_DATA    HumanML3D-format folder (default ``data/synth``)
   MOTIONGPT_TOKENS  its tokens folder (default ``$MOTIONGPT_DATA/tokens``)
   MOTIONGPT_SPM     SentencePiece model (default ``$MOTIONGPT_DATA/spiece.model``)
-``tasks.pretraining.register(data, tokens, spm)`` registers again for other paths.
+``tasks.register(data, tokens, spm)`` registers everything again for other paths.
 """
 
-from tasks import pretraining  # noqa: F401
+from tasks import instructions, pretraining
+
+
+def register(data_dir: str, tokens_dir: str, spm: str) -> None:
+  pretraining.register(data_dir, tokens_dir, spm)
+  instructions.register(data_dir, tokens_dir, spm)

@@ -61,9 +61,10 @@ def registered(synth_dir, tmp_path_factory):
        "rows": ["original", "mirrored"], "count": len(names)}))
   captions = [c.text for n in humanml3d.read_split_names(synth_dir, "train")
               for c in humanml3d.read_captions(os.path.join(synth_dir, "texts", n + ".txt"))]
-  spm = vocab.train_sentencepiece(captions, str(root / "spiece"), 400)
-  from tasks import pretraining
-  pretraining.register(synth_dir, str(tokens), spm)
+  import tasks
+  from tasks.instructions import template_sentences
+  spm = vocab.train_sentencepiece(captions + template_sentences(), str(root / "spiece"), 600)
+  tasks.register(synth_dir, str(tokens), spm)
   return dict(data=synth_dir, tokens=str(tokens), spm=spm)
 
 
@@ -148,3 +149,83 @@ def test_tasks_commands(registered, capsys):
   assert out.count("--- motiongpt_pretrain_m2t") == 2 and "<motion_id_512>" in out
   assert cli.main(["tasks", "show", "nope", *paths]) == 2
   assert "no task or mixture 'nope'" in capsys.readouterr().err
+
+
+def instruct_names():
+  from tasks.instructions import load_templates
+  return [f"motiongpt_instruct_{t}{s}" for t in load_templates() for s in ("", "_eval")]
+
+
+def test_templates_cover_every_family_in_our_own_words():
+  from tasks.instructions import load_templates
+  templates = load_templates()
+  assert len(templates) == 18
+  needs = {"t2m_caption": ["<Caption_Placeholder>"],
+           "t2m_caption_frames": ["<Caption_Placeholder>", "<Frame_Placeholder>"],
+           "t2m_caption_seconds": ["<Caption_Placeholder>", "<Second_Placeholder>"],
+           "m2m_prediction": ["<Motion_Placeholder_s1>"],
+           "m2m_inbetween": ["<Motion_Placeholder_Masked>"]}
+  allowed = {"<Caption_Placeholder>", "<Motion_Placeholder>", "<Frame_Placeholder>",
+             "<Second_Placeholder>", "<Motion_Placeholder_s1>", "<Motion_Placeholder_s2>",
+             "<Motion_Placeholder_Masked>"}
+  import re
+  for name, spec in templates.items():
+    assert len(spec["inputs"]) >= 20, name
+    assert len(set(spec["inputs"])) == len(spec["inputs"]), name
+    for text in spec["inputs"] + spec["outputs"]:
+      assert set(re.findall(r"<[A-Za-z_0-9]+>", text)) <= allowed, text
+    for placeholder in needs.get(name, []):
+      assert all(placeholder in t for t in spec["inputs"]), (name, placeholder)
+
+
+@pytest.mark.parametrize("name", instruct_names() + ["motiongpt_instruct"])
+def test_instruction_tasks_yield_filled_examples(registered, name):
+  task = seqio.get_mixture_or_task(name)
+  v = task.output_features["targets"].vocabulary
+  for ex in task.get_dataset(LENGTHS, split="validation", shuffle=False).take(5):
+    inputs, targets = ex["inputs"].numpy().tolist(), ex["targets"].numpy().tolist()
+    assert len(targets) > 1 and targets[-1] == v.eos_id and len(inputs) <= 256
+    text = v.decode(inputs) + " " + v.decode(targets)
+    assert "Placeholder" not in text and "\u2047" not in text, text  # no UNK (⁇)
+
+
+def test_prediction_and_inbetween_rules_token_by_token():
+  from tasks import instructions
+  codes = tf.constant(list(range(10, 30)), tf.int32)  # 20 tokens
+  first, rest = instructions.prediction_split(codes)
+  assert first.numpy().tolist() == [10, 11, 12, 13]  # 20% of 20
+  assert rest.numpy().tolist() == list(range(14, 30))
+  assert instructions.prediction_split(tf.constant([7, 8, 9]))[0].numpy().tolist() == [7]
+  masked = instructions.inbetween_mask(codes, 514).numpy().tolist()
+  assert masked == [10, 11, 12, 13, 14] + [514] * 10 + [25, 26, 27, 28, 29]
+  odd = instructions.inbetween_mask(tf.constant(list(range(7))), 514).numpy().tolist()
+  assert odd == [0, 514, 514, 514, 514, 514, 6]
+
+
+def test_eval_variants_use_the_first_phrasing_and_match_the_data(registered):
+  from tasks.instructions import load_templates
+  task = seqio.get_mixture_or_task("motiongpt_instruct_m2t_count_frames_eval")
+  v = task.output_features["targets"].vocabulary
+  name = humanml3d.read_split_names(registered["data"], "val")[0]
+  codes = np.load(os.path.join(registered["tokens"], name + ".npy"))[0]
+  ex = next(iter(task.get_dataset(LENGTHS, split="validation", shuffle=False)))
+  spec = load_templates()["m2t_count_frames"]
+  expected_in = spec["inputs"][0].replace("<Motion_Placeholder>", v.motion_string(codes))
+  assert v.decode(ex["inputs"].numpy().tolist()) == v.canonical(expected_in)
+  assert v.decode(ex["targets"].numpy().tolist()) == f"{4 * len(codes)} frames."
+  # Postprocessing and metrics of the task.
+  target = task.postprocess_fn(f"{4 * len(codes)} frames.", is_target=True)
+  assert target == 4 * len(codes)
+  scores = task.metric_fns[0]([target], [target + 8])
+  assert scores["length_abs_error"] == 8.0
+
+
+def test_task_metric_functions():
+  from motiongpt_jax.evaluation import task_metrics as m
+  assert m.motion_codes("<motion_id_512><motion_id_3><motion_id_4><motion_id_513> x") == [3, 4]
+  assert m.motion_codes("<motion_id_5><motion_id_514><motion_id_6>") == [5, 6]
+  scores = m.motion_token_metrics([[1, 2, 3, 4]], [[1, 2, 9]])
+  assert scores == {"motion_token_accuracy": 50.0, "motion_length_error": 25.0}
+  assert m.postprocess_number("about 6.5 seconds.") == 6.5
+  c = m.caption_metrics(["a person walks"], ["a person runs"])
+  assert c["caption_exact_match"] == 0.0 and abs(c["caption_unigram_f1"] - 200 / 3) < 1e-9

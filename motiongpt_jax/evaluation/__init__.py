@@ -1,0 +1,1 @@
+"""Evaluation: metric functions the SeqIO tasks carry (more arrive with the evaluator)."""
