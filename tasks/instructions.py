@@ -18,7 +18,6 @@ Mixture ``motiongpt_instruct``: all training variants at equal rates.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 
