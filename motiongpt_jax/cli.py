@@ -262,36 +262,49 @@ def cmd_demo(args) -> int:
   os.makedirs(pictures, exist_ok=True)
   steps = []
   if os.path.exists(os.path.join(data, "Std.npy")):
-    print(f"[1/6] data set already at {data} (delete it to re-synthesise)")
+    print(f"[1/8] data set already at {data} (delete it to re-synthesise)")
   else:
-    print(f"[1/6] synthesising {args.num} procedural motions into {data}")
+    print(f"[1/8] synthesising {args.num} procedural motions into {data}")
     s = generator.synthesize(data, args.num, args.seed,
                              progress=_progress_printer("  synthesising"))
     steps.append(f"synthesised {args.num} motions in {s['seconds']:.1f}s")
-  print("[2/6] checking the data folder")
+  print("[2/8] checking the data folder")
   report = humanml3d.check_folder(data)
   print(report.summary())
   steps.append(f"checked {data}: {report.split_sizes}")
-  print("[3/6] rendering test motions")
+  print("[3/8] rendering test motions")
   test = humanml3d.read_split(data, "test", normalize=False)[:args.pictures]
   for sample in test:
     out = os.path.join(pictures, f"{sample.name}.gif")
     render.render_animation([sample.motion], out, [sample.captions[0].text], stride=2)
     print(f"  {out}: {sample.captions[0].text}")
   steps.append(f"rendered {len(test)} GIFs into {pictures}")
-  print(f"[4/6] training the motion VQ-VAE (configs/vqvae.py:tiny) in {vqvae}")
+  print(f"[4/8] training the motion VQ-VAE (configs/vqvae.py:tiny) in {vqvae}")
   result = train_vqvae("configs/vqvae.py:tiny", args.overrides, data, vqvae)
   if result.preempted:
     return 143
   steps.append(f"trained the VQ-VAE to step {result.step} ({result.seconds:.0f}s this run)")
-  print("[5/6] VQ-VAE reconstruction of the test split")
+  print("[5/8] VQ-VAE reconstruction of the test split")
   rec = reconstruct(vqvae, data, "test", 0, args.pictures,
                     os.path.join(pictures, "reconstructions"))
   steps.append(f"test reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm, "
                f"{rec['codes_used']} codes used, GIFs in {pictures}/reconstructions")
-  print("[6/6] tokenizing every motion and its mirror image")
+  print("[6/8] tokenizing every motion and its mirror image")
   meta = tokenize(vqvae, data, os.path.join(data, "tokens"))
   steps.append(f"tokenized {meta['count']} motions into {data}/tokens")
+  spm = os.path.join(data, "spiece.model")
+  print("[7/8] training the text vocabulary on the captions and instruction templates")
+  cmd_vocab_train(argparse.Namespace(data=data, out=spm, size=1000, splits="train",
+                                     captions_only=False, motion_codes=meta["num_codes"]))
+  steps.append(f"trained the text vocabulary {spm}")
+  print("[8/8] SeqIO tasks: one validation example each of three of them")
+  task_args = dict(data=data, tokens=os.path.join(data, "tokens"), spm=spm, n=1,
+                   split="validation", seed=None)
+  for name in ("motiongpt_instruct_t2m_caption_eval", "motiongpt_instruct_m2t_caption_eval",
+               "motiongpt_instruct_m2m_prediction_eval"):
+    cmd_tasks_show(argparse.Namespace(name=name, **task_args))
+  steps.append("registered the pre-training and instruction tasks "
+               "(`motiongpt tasks list --data ...`)")
   print("\ndemo done:\n  " + "\n  ".join(steps))
   print("not yet part of the demo: T5 pre-training and instruction tuning, evaluation "
         "(later milestones)")

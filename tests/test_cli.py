@@ -33,6 +33,8 @@ def test_demo_runs_what_exists(tmp_path, capsys):
   assert len(os.listdir(os.path.join(workdir, "pictures", "reconstructions"))) == 1
   tokens = os.path.join(workdir, "data", "synth", "tokens")
   assert os.path.exists(os.path.join(tokens, "tokens.json"))
+  assert os.path.exists(os.path.join(workdir, "data", "synth", "spiece.model"))
+  assert "--- motiongpt_instruct_m2m_prediction_eval [validation] example 0" in out
   # Resumable: a second run reuses the data set and the trained VQ-VAE.
   assert cli.main(args) == 0
   out = capsys.readouterr().out
