@@ -68,3 +68,21 @@ def span_corruption(tokens, seeds, first_sentinel: int, noise_density: float = 0
   inputs = _noise_span_to_unique_sentinel(tokens, mask, first_sentinel)
   targets = _noise_span_to_unique_sentinel(tokens, tf.logical_not(mask), first_sentinel)
   return inputs, targets
+
+
+PREDICTION_KEEP = 0.2  # prediction sees the first 20% of the motion (MotionGPT's paper)
+
+
+def prediction_split(codes):
+  """(first 20% of the codes, at least one; the rest)."""
+  n = tf.size(codes)
+  keep = tf.maximum(tf.cast(tf.floor(tf.cast(n, tf.float32) * PREDICTION_KEEP), tf.int32), 1)
+  return codes[:keep], codes[keep:]
+
+
+def inbetween_mask(codes, mask_code: int):
+  """The codes with the middle half (all but floor(n / 4) at each end) set to ``mask_code``."""
+  n = tf.size(codes)
+  quarter = n // 4
+  middle = tf.fill([n - 2 * quarter], tf.cast(mask_code, codes.dtype))
+  return tf.concat([codes[:quarter], middle, codes[n - quarter:]], axis=0)

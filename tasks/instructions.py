@@ -25,12 +25,12 @@ import seqio
 import tensorflow as tf
 
 from motiongpt_jax.data import token_source
+from motiongpt_jax.preprocessors import inbetween_mask, prediction_split
 from motiongpt_jax.evaluation import task_metrics
 from tasks import pretraining
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(__file__), "templates")
 FAMILIES = ("text_to_motion", "motion_to_text", "text_to_text", "motion_to_motion")
-PREDICTION_KEEP = 0.2
 
 
 def load_templates() -> dict[str, dict]:
@@ -65,19 +65,6 @@ def _codes_text(vocab, codes):
   names = tf.strings.join(["<motion_id_", tf.strings.as_string(codes), ">"])
   return tf.strings.join([f"<motion_id_{k}>", tf.strings.reduce_join(names),
                           f"<motion_id_{k + 1}>"])
-
-
-def prediction_split(codes):
-  n = tf.size(codes)
-  keep = tf.maximum(tf.cast(tf.floor(tf.cast(n, tf.float32) * PREDICTION_KEEP), tf.int32), 1)
-  return codes[:keep], codes[keep:]
-
-
-def inbetween_mask(codes, mask_code: int):
-  n = tf.size(codes)
-  quarter = n // 4
-  middle = tf.fill([n - 2 * quarter], tf.cast(mask_code, codes.dtype))
-  return tf.concat([codes[:quarter], middle, codes[n - quarter:]], axis=0)
 
 
 def fill_template(vocab, spec: dict, fps: float, eval_mode: bool):

@@ -6,8 +6,9 @@ Tasks (all read the train/validation/test splits of the token source):
   motiongpt_pretrain_text_span    T5 span corruption of captions
   motiongpt_pretrain_t2m          caption -> motion tokens (between start and end tokens)
   motiongpt_pretrain_m2t          motion tokens -> caption
-Mixture ``motiongpt_pretrain``: the four tasks with equal rates (1.0 each, in examples), so
-each kind of supervision gets a quarter of the batches whatever the data set size.
+  motiongpt_pretrain_prediction   first 20% of the motion tokens -> the rest
+Mixture ``motiongpt_pretrain``: the five tasks with equal rates (1.0 each, in examples), so
+each kind of supervision gets a fifth of the batches whatever the data set size.
 Constants from MotionGPT's configs/lm/default.yaml (noise density 0.15, mean span 3).
 """
 
@@ -61,6 +62,13 @@ def translation(vocab, direction: str):
   return seqio.map_over_dataset(fn)
 
 
+def prediction(vocab):
+  def fn(ex):
+    first, rest = preprocessors.prediction_split(ex["motion"])
+    return {"inputs": _motion_text(vocab, first), "targets": _motion_text(vocab, rest)}
+  return seqio.map_over_dataset(fn)
+
+
 def motion_strings_both_sides(vocab):
   """Each example twice: the motion and its mirror image, as motion strings."""
   def fn(ds):
@@ -94,7 +102,7 @@ def output_features(vocab):
 
 
 TASKS = ("motiongpt_pretrain_motion_span", "motiongpt_pretrain_text_span",
-         "motiongpt_pretrain_t2m", "motiongpt_pretrain_m2t")
+         "motiongpt_pretrain_t2m", "motiongpt_pretrain_m2t", "motiongpt_pretrain_prediction")
 
 
 EXAMPLES_PER_SOURCE_EXAMPLE = {"motiongpt_pretrain_motion_span": 2}
@@ -123,6 +131,7 @@ def register(data_dir: str, tokens_dir: str, spm: str) -> None:
       "motiongpt_pretrain_text_span": [caption_text, tokenize_text, span_corrupt(vocab)],
       "motiongpt_pretrain_t2m": [translation(vocab, "t2m"), seqio.preprocessors.tokenize],
       "motiongpt_pretrain_m2t": [translation(vocab, "m2t"), seqio.preprocessors.tokenize],
+      "motiongpt_pretrain_prediction": [prediction(vocab), seqio.preprocessors.tokenize],
   }
   for name, steps in specs.items():
     seqio.TaskRegistry.remove(name)

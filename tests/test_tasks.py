@@ -73,7 +73,8 @@ LENGTHS = {"inputs": 256, "targets": 256}
 
 @pytest.mark.parametrize("name", ["motiongpt_pretrain_motion_span",
                                   "motiongpt_pretrain_text_span", "motiongpt_pretrain_t2m",
-                                  "motiongpt_pretrain_m2t", "motiongpt_pretrain"])
+                                  "motiongpt_pretrain_m2t", "motiongpt_pretrain_prediction",
+                                  "motiongpt_pretrain"])
 def test_tasks_yield_well_formed_examples(registered, name):
   task = seqio.get_mixture_or_task(name)
   v = task.output_features["targets"].vocabulary
@@ -190,7 +191,7 @@ def test_instruction_tasks_yield_filled_examples(registered, name):
 
 
 def test_prediction_and_inbetween_rules_token_by_token():
-  from tasks import instructions
+  from motiongpt_jax import preprocessors as instructions
   codes = tf.constant(list(range(10, 30)), tf.int32)  # 20 tokens
   first, rest = instructions.prediction_split(codes)
   assert first.numpy().tolist() == [10, 11, 12, 13]  # 20% of 20
