@@ -9,6 +9,7 @@ the file and the fault, with exit status 2.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -146,8 +147,11 @@ def cmd_tasks_list(args) -> int:
     print(f"{name:40}" + "".join(f"{n:>{w}}" for n, w in zip(sizes, (8, 12, 8))))
   for name in sorted(n for n in seqio.MixtureRegistry.names() if n.startswith("motiongpt_")):
     mixture = seqio.get_mixture_or_task(name)
-    parts = ", ".join(f"{t.name} ({mixture.get_rate(t):g})" for t in mixture.tasks)
-    print(f"mixture {name}: {parts}")
+    sizes = [sum(pretraining.task_size(t.name, s) for t in mixture.tasks)
+             for s in ("train", "validation", "test")]
+    rates = ", ".join(f"{t.name} ({mixture.get_rate(t):g})" for t in mixture.tasks)
+    print(f"{'mixture ' + name:40}" + "".join(f"{n:>{w}}" for n, w in zip(sizes, (8, 12, 8)))
+          + f"\n    rates: {rates}")
   return 0
 
 
@@ -290,7 +294,16 @@ def cmd_demo(args) -> int:
   steps.append(f"test reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm, "
                f"{rec['codes_used']} codes used, GIFs in {pictures}/reconstructions")
   print("[6/8] tokenizing every motion and its mirror image")
-  meta = tokenize(vqvae, data, os.path.join(data, "tokens"))
+  tokens_meta = os.path.join(data, "tokens", "tokens.json")
+  meta = None
+  if os.path.exists(tokens_meta):
+    with open(tokens_meta) as f:
+      meta = json.load(f)
+    if meta.get("vqvae_step") != result.step or meta.get("vqvae") != os.path.abspath(vqvae):
+      meta = None
+    else:
+      print(f"  tokens of step {result.step} already in {os.path.dirname(tokens_meta)}")
+  meta = meta or tokenize(vqvae, data, os.path.join(data, "tokens"))
   steps.append(f"tokenized {meta['count']} motions into {data}/tokens")
   spm = os.path.join(data, "spiece.model")
   print("[7/8] training the text vocabulary on the captions and instruction templates")

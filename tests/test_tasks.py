@@ -144,7 +144,8 @@ def test_tasks_commands(registered, capsys):
            registered["spm"]]
   assert cli.main(["tasks", "list", *paths]) == 0
   out = capsys.readouterr().out
-  assert "motiongpt_pretrain_t2m" in out and "mixture motiongpt_pretrain" in out
+  assert "motiongpt_pretrain_t2m" in out and "mixture motiongpt_pretrain " in out
+  assert "mixture motiongpt_instruct" in out and "rates:" in out
   assert cli.main(["tasks", "show", "motiongpt_pretrain_m2t", "-n", "2", *paths]) == 0
   out = capsys.readouterr().out
   assert out.count("--- motiongpt_pretrain_m2t") == 2 and "<motion_id_512>" in out
