@@ -60,13 +60,6 @@ def _escape(value):
   return tf.strings.regex_replace(value, r"\\", r"\\\\")
 
 
-def _codes_text(vocab, codes):
-  k = vocab.num_motion_codes
-  names = tf.strings.join(["<motion_id_", tf.strings.as_string(codes), ">"])
-  return tf.strings.join([f"<motion_id_{k}>", tf.strings.reduce_join(names),
-                          f"<motion_id_{k + 1}>"])
-
-
 def fill_template(vocab, spec: dict, fps: float, eval_mode: bool):
   inputs = tf.constant(spec["inputs"])
   outputs = tf.constant(spec["outputs"])
@@ -86,11 +79,11 @@ def fill_template(vocab, spec: dict, fps: float, eval_mode: bool):
     seconds = tf.cast(frames, tf.float32) / fps
     first, rest = prediction_split(codes)
     values = {
-        "<Motion_Placeholder_Masked>": _codes_text(
+        "<Motion_Placeholder_Masked>": pretraining.motion_text(
             vocab, inbetween_mask(codes, vocab.num_motion_codes + 2)),
-        "<Motion_Placeholder_s1>": _codes_text(vocab, first),
-        "<Motion_Placeholder_s2>": _codes_text(vocab, rest),
-        "<Motion_Placeholder>": _codes_text(vocab, codes),
+        "<Motion_Placeholder_s1>": pretraining.motion_text(vocab, first),
+        "<Motion_Placeholder_s2>": pretraining.motion_text(vocab, rest),
+        "<Motion_Placeholder>": pretraining.motion_text(vocab, codes),
         "<Caption_Placeholder>": None,  # quoted (sometimes) in prompts, plain in targets
         "<Frame_Placeholder>": tf.strings.as_string(frames),
         "<Second_Placeholder>": tf.strings.as_string(seconds, precision=1),

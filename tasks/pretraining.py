@@ -45,7 +45,7 @@ def make_vocabulary(tokens_dir: str, spm: str) -> MotionTextVocabulary:
   return MotionTextVocabulary(spm, num_motion_codes=codes)
 
 
-def _motion_text(vocab: MotionTextVocabulary, codes):
+def motion_text(vocab: MotionTextVocabulary, codes):
   """Motion codes as their token string, wrapped in the start and end tokens."""
   k = vocab.num_motion_codes
   names = tf.strings.join(["<motion_id_", tf.strings.as_string(codes), ">"])
@@ -55,7 +55,7 @@ def _motion_text(vocab: MotionTextVocabulary, codes):
 
 def translation(vocab, direction: str):
   def fn(ex):
-    motion = _motion_text(vocab, ex["motion"])
+    motion = motion_text(vocab, ex["motion"])
     if direction == "t2m":
       return {"inputs": ex["caption"], "targets": motion}
     return {"inputs": motion, "targets": ex["caption"]}
@@ -65,7 +65,7 @@ def translation(vocab, direction: str):
 def prediction(vocab):
   def fn(ex):
     first, rest = preprocessors.prediction_split(ex["motion"])
-    return {"inputs": _motion_text(vocab, first), "targets": _motion_text(vocab, rest)}
+    return {"inputs": motion_text(vocab, first), "targets": motion_text(vocab, rest)}
   return seqio.map_over_dataset(fn)
 
 
@@ -74,8 +74,8 @@ def motion_strings_both_sides(vocab):
   def fn(ds):
     def pair(ex):
       return tf.data.Dataset.from_tensor_slices(
-          {"text": tf.stack([_motion_text(vocab, ex["motion"]),
-                             _motion_text(vocab, ex["motion_mirrored"])])})
+          {"text": tf.stack([motion_text(vocab, ex["motion"]),
+                             motion_text(vocab, ex["motion_mirrored"])])})
     return ds.flat_map(pair)
   return fn
 
