@@ -173,6 +173,107 @@ def cmd_tasks_show(args) -> int:
   return 0
 
 
+def _lm_init(config, vocab, model_config):
+  """(model config, initial params or None) from ``config.init_from``."""
+  from motiongpt_jax.t5 import checkpoints as t5_checkpoints
+  source = config.init_from
+  if not source:
+    return model_config, None
+  if os.path.exists(os.path.join(source, "t5_config.json")):  # an earlier stage's workdir
+    from motiongpt_jax import config_utils
+    from motiongpt_jax.t5 import training as t5_training
+    from motiongpt_jax.train.checkpoints import Checkpointer
+    from motiongpt_jax.train.trainer import make_optimizer
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    earlier = t5_checkpoints.config_from_dict(
+        json.load(open(os.path.join(source, "t5_config.json"))))
+    if earlier.vocab_size != model_config.vocab_size:
+      raise ValueError(f"{source} was trained with a vocabulary of {earlier.vocab_size} rows, "
+                       f"this data's vocabulary needs {model_config.vocab_size}")
+    model_config = earlier.replace(dtype=model_config.dtype,
+                                   dropout_rate=model_config.dropout_rate)
+    old_train = config_utils.read_config(os.path.join(source, "config.json")).train
+    params = nn.unbox(jax.eval_shape(lambda: t5_training.init_variables(
+        t5_training.Transformer(model_config), jax.random.PRNGKey(0)))["params"])
+    optimizer, _ = make_optimizer(old_train)
+    checkpointer = Checkpointer(source, read_only=True)
+    step = checkpointer.latest_step()
+    if step is None:
+      raise FileNotFoundError(f"{source} has no checkpoints to start from")
+    restored = checkpointer.restore(step, {
+        "step": jax.ShapeDtypeStruct((), jnp.int32), "params": params,
+        "opt_state": jax.eval_shape(optimizer.init, params), "extra": {}})
+    print(f"starting from {source} at step {step}")
+    return model_config, restored["params"]
+  hf_config, params = t5_checkpoints.load_hf_t5(source)
+  hf_config, params = t5_checkpoints.enlarge_vocab(
+      hf_config, params, vocab.num_motion_codes + 3, used_vocab=vocab.text_size)
+  if hf_config.real_vocab_size != vocab.vocab_size:
+    raise ValueError(f"{source}: after adding the motion tokens the checkpoint has "
+                     f"{hf_config.real_vocab_size} ids but the vocabulary has "
+                     f"{vocab.vocab_size}; use the checkpoint's own spiece.model")
+  print(f"starting from the Hugging Face checkpoint {source}")
+  return hf_config.replace(dtype=model_config.dtype,
+                           dropout_rate=model_config.dropout_rate), params
+
+
+def train_lm(config_spec: str, overrides: list[str], data: str, workdir: str,
+             tokens: str | None = None, spm: str | None = None):
+  """Stage 2 or 3 of MotionGPT on a SeqIO mixture with the shared trainer."""
+  from motiongpt_jax import config_utils
+  from motiongpt_jax.t5 import checkpoints as t5_checkpoints
+  from motiongpt_jax.t5 import config as t5_config
+  from motiongpt_jax.t5.seqio_batches import SeqioBatches
+  from motiongpt_jax.t5.training import T5Task
+  from motiongpt_jax.train import trainer
+  config = config_utils.load_config(config_spec, overrides)
+  tokens = tokens or os.path.join(data, "tokens")
+  spm = spm or os.path.join(data, "spiece.model")
+  for path, what in ((tokens, "tokens folder (motiongpt tokenize)"),
+                     (spm, "SentencePiece model (motiongpt vocab train)")):
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"{path}: no {what}")
+  import tasks
+  from tasks import pretraining
+  tasks.register(data, tokens, spm)
+  vocab = pretraining.make_vocabulary(tokens, spm)
+  model_config = t5_config.get_preset(
+      config.model.preset, dtype=config.model.dtype, dropout_rate=config.model.dropout_rate,
+      vocab_size=t5_checkpoints.round_up(vocab.vocab_size, 128),
+      real_vocab_size=vocab.vocab_size)
+  model_config, init_params = _lm_init(config, vocab, model_config)
+  with config.unlocked():
+    config.data.path, config.data.tokens, config.data.spm = (
+        os.path.abspath(data), os.path.abspath(tokens), os.path.abspath(spm))
+  os.makedirs(workdir, exist_ok=True)
+  config_utils.save_config(config, os.path.join(workdir, "config.json"))
+  with open(os.path.join(workdir, "t5_config.json"), "w") as f:
+    json.dump(t5_checkpoints.config_to_dict(model_config), f, indent=2)
+  tc = config.train
+  batches = SeqioBatches(config.mixture, config.data.inputs_length,
+                         config.data.targets_length, tc.batch_size, tc.seed)
+  eval_batches = SeqioBatches(config.mixture, config.data.inputs_length,
+                              config.data.targets_length, tc.batch_size, tc.seed,
+                              split="validation", repeat=False).first(tc.eval_batches)
+  task = T5Task(model_config, batches.batch, config.loss.z_loss, config.loss.label_smoothing,
+                init_params, eval_batches)
+  print(f"T5 {config.model.preset} ({config.stage}) on {config.mixture}: vocabulary "
+        f"{vocab.vocab_size} ids in {model_config.vocab_size} rows")
+  return trainer.train(task, tc, workdir)
+
+
+def cmd_train(args) -> int:
+  result = train_lm(args.config, args.overrides, args.data, args.workdir, args.tokens,
+                    args.spm)
+  if result.preempted:
+    return 143
+  print(f"done: step {result.step} in {result.seconds:.0f}s; checkpoints in "
+        f"{os.path.join(args.workdir, 'checkpoints')}")
+  return 0
+
+
 def train_vqvae(config_spec: str, overrides: list[str], data: str, workdir: str,
                 eval_samples: int = 64):
   """Loads the config, checks the data and trains (or resumes); returns the TrainResult."""
@@ -386,6 +487,15 @@ def build_parser() -> argparse.ArgumentParser:
       q.set_defaults(func=cmd_tasks_show)
     else:
       q.set_defaults(func=cmd_tasks_list)
+
+  p = sub.add_parser("train", help="train the language model on a SeqIO mixture "
+                     "(stage 2: configs/t5_pretrain.py, stage 3: configs/t5_instruct.py)")
+  p.add_argument("--config", default="configs/t5_pretrain.py:tiny")
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--data", required=True, help="HumanML3D-format folder")
+  p.add_argument("--tokens", help="tokens folder (default DATA/tokens)")
+  p.add_argument("--spm", help="SentencePiece model (default DATA/spiece.model)")
+  p.set_defaults(func=cmd_train, takes_overrides=True)
 
   p = sub.add_parser("train-vqvae", help="train the motion VQ-VAE (resumes from --workdir)")
   p.add_argument("--config", default="configs/vqvae.py:tiny",

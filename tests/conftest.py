@@ -26,6 +26,31 @@ def synth_dir(tmp_path_factory):
   return out
 
 
+@pytest.fixture(scope="session")
+def token_data(synth_dir, tmp_path_factory):
+  """The synthetic data set with random motion tokens and a text vocabulary: what the SeqIO
+  tasks and the language model read, without training a VQ-VAE first."""
+  import json
+  from motiongpt_jax import vocab
+  from motiongpt_jax.data import humanml3d
+  from tasks.instructions import template_sentences
+  root = tmp_path_factory.mktemp("token_data")
+  tokens = root / "tokens"
+  tokens.mkdir()
+  rng = np.random.default_rng(0)
+  names = [n for s in ("train", "val", "test") for n in humanml3d.read_split_names(synth_dir, s)]
+  for name in names:
+    frames = len(np.load(os.path.join(synth_dir, "new_joint_vecs", name + ".npy")))
+    np.save(tokens / f"{name}.npy", rng.integers(0, 512, (2, frames // 4)).astype(np.int16))
+  (tokens / "tokens.json").write_text(json.dumps(
+      {"format": "motiongpt-tokens-v1", "num_codes": 512, "frames_per_token": 4,
+       "rows": ["original", "mirrored"], "count": len(names)}))
+  captions = [c.text for n in humanml3d.read_split_names(synth_dir, "train")
+              for c in humanml3d.read_captions(os.path.join(synth_dir, "texts", n + ".txt"))]
+  spm = vocab.train_sentencepiece(captions + template_sentences(), str(root / "spiece"), 600)
+  return dict(data=synth_dir, tokens=str(tokens), spm=spm)
+
+
 def family_motion(name, params, seed=0):
   """World joints [T, 22, 3] and the anchor foot per frame of one action."""
   from motiongpt_jax.data.synth import actions

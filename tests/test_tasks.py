@@ -46,26 +46,10 @@ def test_span_corruption_inputs_and_targets_rebuild_the_sequence():
 
 
 @pytest.fixture(scope="module")
-def registered(synth_dir, tmp_path_factory):
-  """The tasks over the synthetic data set with random motion tokens."""
-  root = tmp_path_factory.mktemp("tasks")
-  tokens = root / "tokens"
-  tokens.mkdir()
-  rng = np.random.default_rng(0)
-  names = [n for s in ("train", "val", "test") for n in humanml3d.read_split_names(synth_dir, s)]
-  for name in names:
-    frames = len(np.load(os.path.join(synth_dir, "new_joint_vecs", name + ".npy")))
-    np.save(tokens / f"{name}.npy", rng.integers(0, 512, (2, frames // 4)).astype(np.int16))
-  (tokens / "tokens.json").write_text(json.dumps(
-      {"format": "motiongpt-tokens-v1", "num_codes": 512, "frames_per_token": 4,
-       "rows": ["original", "mirrored"], "count": len(names)}))
-  captions = [c.text for n in humanml3d.read_split_names(synth_dir, "train")
-              for c in humanml3d.read_captions(os.path.join(synth_dir, "texts", n + ".txt"))]
+def registered(token_data):
   import tasks
-  from tasks.instructions import template_sentences
-  spm = vocab.train_sentencepiece(captions + template_sentences(), str(root / "spiece"), 600)
-  tasks.register(synth_dir, str(tokens), spm)
-  return dict(data=synth_dir, tokens=str(tokens), spm=spm)
+  tasks.register(token_data["data"], token_data["tokens"], token_data["spm"])
+  return token_data
 
 
 LENGTHS = {"inputs": 256, "targets": 256}

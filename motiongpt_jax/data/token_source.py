@@ -51,14 +51,19 @@ def dataset_fn(data_dir: str, tokens_dir: str):
   """A seqio.FunctionDataSource function over ``load_examples``."""
 
   def fn(split: str, shuffle_files: bool = False, seed: int | None = None):
-    del shuffle_files, seed  # one in-memory list; seqio shuffles examples
+    del shuffle_files, seed  # one in-memory table; seqio shuffles examples
     examples = load_examples(data_dir, tokens_dir, split)
-    signature = {"name": tf.TensorSpec([], tf.string),
-                 "caption": tf.TensorSpec([], tf.string),
-                 "motion": tf.TensorSpec([None], tf.int32),
-                 "motion_mirrored": tf.TensorSpec([None], tf.int32),
-                 "frames": tf.TensorSpec([], tf.int32),
-                 "seconds": tf.TensorSpec([], tf.float32)}
-    return tf.data.Dataset.from_generator(lambda: iter(examples), output_signature=signature)
+
+    def ragged(key):
+      rows = [e[key] for e in examples]
+      return tf.RaggedTensor.from_row_lengths(
+          np.concatenate(rows).astype(np.int32), [len(r) for r in rows])
+
+    table = {"name": [e["name"] for e in examples],
+             "caption": [e["caption"] for e in examples],
+             "motion": ragged("motion"), "motion_mirrored": ragged("motion_mirrored"),
+             "frames": np.array([e["frames"] for e in examples], np.int32),
+             "seconds": np.array([e["seconds"] for e in examples], np.float32)}
+    return tf.data.Dataset.from_tensor_slices(table)
 
   return fn

@@ -44,11 +44,16 @@ class T5Task:
   """Trains a T5 on batches from ``batch_fn(step)`` (a pure function of the step)."""
 
   def __init__(self, config: T5Config, batch_fn: Callable[[int], dict], z_loss: float = 1e-4,
-               label_smoothing: float = 0.0, init_params=None):
+               label_smoothing: float = 0.0, init_params=None,
+               eval_batches: list[dict] | None = None):
     self.model = Transformer(config)
     self.batch_fn = batch_fn
     self.z_loss, self.label_smoothing = z_loss, label_smoothing
     self.init_params = init_params
+    self.eval_batches = eval_batches or []
+    self._eval_loss = jax.jit(lambda params, batch: loss_fn(
+        self.model, params, batch, jax.random.PRNGKey(0), z_loss=0.0,
+        enable_dropout=False)[1])
 
   def init(self, key):
     if self.init_params is not None:
@@ -69,4 +74,12 @@ class T5Task:
     return partitioning.mesh_shardings(mesh, specs)
 
   def evaluate(self, params, extra) -> dict:
-    return {}
+    """Cross-entropy (without z-loss) and token accuracy on the fixed validation batches."""
+    if not self.eval_batches:
+      return {}
+    scores = [jax.device_get(self._eval_loss(params, b)) for b in self.eval_batches]
+    tokens = sum(float(s["target_tokens"]) for s in scores)
+    return {"validation_loss": sum(float(s["loss"]) * float(s["target_tokens"])
+                                   for s in scores) / tokens,
+            "validation_accuracy": sum(float(s["accuracy"]) * float(s["target_tokens"])
+                                       for s in scores) / tokens}

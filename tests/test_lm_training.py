@@ -1,0 +1,70 @@
+"""The language model trained on the SeqIO mixtures with the shared trainer."""
+
+import json
+import os
+
+import jax
+import numpy as np
+
+from motiongpt_jax import cli, partitioning
+from motiongpt_jax.t5 import config as t5_config
+from motiongpt_jax.t5.seqio_batches import SeqioBatches
+from motiongpt_jax.t5.training import T5Task
+from motiongpt_jax.train import trainer
+
+SMALL = ["--config.train.batch_size=8", "--config.data.inputs_length=96",
+         "--config.data.targets_length=64", "--config.train.log_every=10",
+         "--config.train.warmup_steps=5", "--config.train.eval_batches=2"]
+
+
+def paths(token_data):
+  return ["--data", token_data["data"], "--tokens", token_data["tokens"], "--spm",
+          token_data["spm"]]
+
+
+def test_pretraining_learns_and_instruction_tuning_starts_from_it(token_data, tmp_path, capsys):
+  pre = str(tmp_path / "pre")
+  assert cli.main(["train", "--config", "configs/t5_pretrain.py:tiny", "--workdir", pre,
+                   *paths(token_data), *SMALL, "--config.train.steps=60",
+                   "--config.train.learning_rate=3e-3", "--config.train.eval_every=60"]) == 0
+  rows = [json.loads(line) for line in open(os.path.join(pre, "metrics.jsonl"))]
+  losses = [r["loss"] for r in rows if "loss" in r]
+  # (the fixture's motion tokens are random, so only the text side can be learnt)
+  assert losses[-1] < 0.75 * losses[0], losses
+  assert any("eval/validation_loss" in r for r in rows)
+  t5 = json.load(open(os.path.join(pre, "t5_config.json")))
+  assert t5["vocab_size"] % 128 == 0 and t5["real_vocab_size"] <= t5["vocab_size"]
+  inst = str(tmp_path / "inst")
+  assert cli.main(["train", "--config", "configs/t5_instruct.py:tiny", "--workdir", inst,
+                   *paths(token_data), *SMALL, "--config.train.steps=4",
+                   "--config.train.eval_every=0", f"--config.init_from={pre}"]) == 0
+  out = capsys.readouterr().out
+  assert f"starting from {pre} at step 60" in out and "motiongpt_instruct" in out
+
+
+def test_lm_training_resumes_exactly(token_data, tmp_path):
+  import tasks
+  from tasks import pretraining
+  from motiongpt_jax import config_utils
+  tasks.register(token_data["data"], token_data["tokens"], token_data["spm"])
+  vocab = pretraining.make_vocabulary(token_data["tokens"], token_data["spm"])
+  config = config_utils.load_config("configs/t5_pretrain.py:tiny",
+                                    [a for a in SMALL] + ["--config.train.steps=6",
+                                                          "--config.train.checkpoint_every=2",
+                                                          "--config.train.eval_every=0"])
+  model = t5_config.get_preset("tiny", vocab_size=1152, real_vocab_size=vocab.vocab_size,
+                               num_encoder_layers=1, num_decoder_layers=1)
+  mesh = partitioning.make_mesh(devices=jax.devices()[:1])
+
+  def run(workdir, stop_after=None):
+    batches = SeqioBatches("motiongpt_pretrain", 96, 64, 8, seed=0)
+    return trainer.train(T5Task(model, batches.batch), config.train, workdir, mesh=mesh,
+                         log=lambda s: None, stop_after=stop_after)
+
+  full = run(str(tmp_path / "full"))
+  run(str(tmp_path / "cut"), stop_after=3)  # killed after step 3; last checkpoint at 2
+  resumed = run(str(tmp_path / "cut"))
+  assert resumed.resumed_from == 2
+  for a, b in zip(jax.tree_util.tree_leaves(full.state.params),
+                  jax.tree_util.tree_leaves(resumed.state.params)):
+    np.testing.assert_array_equal(a, b)
