@@ -1,6 +1,5 @@
 """Span corruption and the pre-training SeqIO tasks on the built-in data set."""
 
-import json
 import os
 
 import numpy as np
@@ -8,7 +7,7 @@ import pytest
 import seqio
 import tensorflow as tf
 
-from motiongpt_jax import cli, preprocessors, vocab
+from motiongpt_jax import cli, preprocessors
 from motiongpt_jax.data import humanml3d
 
 
