@@ -274,6 +274,36 @@ def cmd_train(args) -> int:
   return 0
 
 
+def cmd_generate(args) -> int:
+  from motiongpt_jax.inference import MotionGPT
+  from motiongpt_jax.motion import render
+  model = MotionGPT.load(args.workdir)
+  motions = model.generate(args.text, n=args.n, frames=args.frames, seconds=args.seconds,
+                           seed=args.seed, top_k=args.top_k, temperature=args.temperature)
+  stem, ext = os.path.splitext(args.out)
+  if ext == ".npy":
+    outs = [args.out] if len(motions) == 1 else [f"{stem}_{i}.npy" for i in range(len(motions))]
+    for path, joints in zip(outs, motions):
+      np.save(path, joints.astype(np.float32))
+  elif ext in (".gif", ".mp4"):
+    render.render_animation(motions, args.out, [f"{args.text} ({i + 1})" if len(motions) > 1
+                                                else args.text for i in range(len(motions))],
+                            stride=2)
+    outs = [args.out]
+  else:
+    raise ValueError(f"--out {args.out}: expected a .gif, .mp4 or .npy file")
+  lengths = ", ".join(str(len(m)) for m in motions)
+  print(f"generated {len(motions)} motion(s) of {lengths} frames: {', '.join(outs)}")
+  return 0
+
+
+def cmd_caption(args) -> int:
+  from motiongpt_jax.inference import MotionGPT
+  motion = _load_motion(args.file)
+  print(MotionGPT.load(args.workdir).caption(motion))
+  return 0
+
+
 def train_vqvae(config_spec: str, overrides: list[str], data: str, workdir: str,
                 eval_samples: int = 64):
   """Loads the config, checks the data and trains (or resumes); returns the TrainResult."""
@@ -496,6 +526,24 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--tokens", help="tokens folder (default DATA/tokens)")
   p.add_argument("--spm", help="SentencePiece model (default DATA/spiece.model)")
   p.set_defaults(func=cmd_train, takes_overrides=True)
+
+  p = sub.add_parser("generate", help="text to motion with a trained model")
+  p.add_argument("text")
+  p.add_argument("--workdir", required=True, help="a `motiongpt train` run (stage 3)")
+  p.add_argument("--out", required=True, help=".gif, .mp4 (side by side) or .npy (joints)")
+  p.add_argument("-n", type=int, default=1, help="number of samples")
+  length = p.add_mutually_exclusive_group()
+  length.add_argument("--frames", type=int)
+  length.add_argument("--seconds", type=float)
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--top-k", type=int, default=50)
+  p.add_argument("--temperature", type=float, default=1.0)
+  p.set_defaults(func=cmd_generate)
+
+  p = sub.add_parser("caption", help="motion to text with a trained model")
+  p.add_argument("file", help=".npy features [T, 263] or joints [T, 22, 3]")
+  p.add_argument("--workdir", required=True, help="a `motiongpt train` run (stage 3)")
+  p.set_defaults(func=cmd_caption)
 
   p = sub.add_parser("train-vqvae", help="train the motion VQ-VAE (resumes from --workdir)")
   p.add_argument("--config", default="configs/vqvae.py:tiny",

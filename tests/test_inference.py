@@ -1,0 +1,61 @@
+"""generate and caption on a whole (tiny, briefly trained) pipeline."""
+
+import os
+
+import numpy as np
+import pytest
+
+from motiongpt_jax import cli
+
+
+@pytest.fixture(scope="module")
+def run(synth_dir, tmp_path_factory):
+  root = tmp_path_factory.mktemp("pipeline")
+  vq, tokens, spm, lm = (str(root / n) for n in ("vq", "tokens", "spiece.model", "lm"))
+  assert cli.main(["train-vqvae", "--workdir", vq, "--data", synth_dir,
+                   "--config.model.width=16", "--config.model.code_dim=8",
+                   "--config.train.steps=4", "--config.train.batch_size=8",
+                   "--config.data.window=32", "--config.train.eval_every=0"]) == 0
+  assert cli.main(["tokenize", "--vqvae", vq, "--data", synth_dir, "--out", tokens]) == 0
+  assert cli.main(["vocab", "train", "--data", synth_dir, "--out", spm, "--size", "500"]) == 0
+  assert cli.main(["train", "--config", "configs/t5_instruct.py:tiny", "--workdir", lm,
+                   "--data", synth_dir, "--tokens", tokens, "--spm", spm,
+                   "--config.train.steps=3", "--config.train.batch_size=8",
+                   "--config.data.inputs_length=96", "--config.data.targets_length=48",
+                   "--config.train.eval_every=0"]) == 0
+  return dict(lm=lm, data=synth_dir, root=root)
+
+
+def test_generate_writes_decodable_motions(run, capsys):
+  out = str(run["root"] / "walk.npy")
+  assert cli.main(["generate", "a person walks forward", "--workdir", run["lm"], "--out", out,
+                   "-n", "2", "--frames", "60"]) == 0
+  for i in range(2):
+    joints = np.load(str(run["root"] / f"walk_{i}.npy"))
+    assert joints.ndim == 3 and joints.shape[1:] == (22, 3) and len(joints) % 4 == 0
+    assert np.isfinite(joints).all()
+  gif = str(run["root"] / "walk.gif")
+  assert cli.main(["generate", "a person jumps", "--workdir", run["lm"], "--out", gif]) == 0
+  assert os.path.getsize(gif) > 1000
+  assert "generated 1 motion(s)" in capsys.readouterr().out
+
+
+def test_caption_is_text(run, capsys):
+  motion = os.path.join(run["data"], "new_joint_vecs", os.listdir(
+      os.path.join(run["data"], "new_joint_vecs"))[0])
+  assert cli.main(["caption", motion, "--workdir", run["lm"]]) == 0
+  text = capsys.readouterr().out.strip()
+  assert text and "<motion_id" not in text
+
+
+def test_bad_inputs_are_clear_errors(run, tmp_path, capsys):
+  assert cli.main(["generate", "  ", "--workdir", run["lm"], "--out", "x.gif"]) == 2
+  assert "the prompt is empty" in capsys.readouterr().err
+  assert cli.main(["generate", "walk " * 200, "--workdir", run["lm"], "--out", "x.gif"]) == 2
+  assert "takes at most 96" in capsys.readouterr().err
+  bad = str(tmp_path / "bad.npy")
+  np.save(bad, np.zeros((30, 7), np.float32))
+  assert cli.main(["caption", bad, "--workdir", run["lm"]]) == 2
+  assert "expected features [T, 263] or joints [T, J, 3]" in capsys.readouterr().err
+  assert cli.main(["generate", "walk", "--workdir", run["lm"], "--out", "x.txt"]) == 2
+  assert "expected a .gif, .mp4 or .npy" in capsys.readouterr().err
