@@ -180,33 +180,14 @@ def _lm_init(config, vocab, model_config):
   if not source:
     return model_config, None
   if os.path.exists(os.path.join(source, "t5_config.json")):  # an earlier stage's workdir
-    from motiongpt_jax import config_utils
-    from motiongpt_jax.t5 import training as t5_training
-    from motiongpt_jax.train.checkpoints import Checkpointer
-    from motiongpt_jax.train.trainer import make_optimizer
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
-    earlier = t5_checkpoints.config_from_dict(
-        json.load(open(os.path.join(source, "t5_config.json"))))
+    from motiongpt_jax.t5.training import load_run
+    _, earlier, step, params = load_run(source)
     if earlier.vocab_size != model_config.vocab_size:
       raise ValueError(f"{source} was trained with a vocabulary of {earlier.vocab_size} rows, "
                        f"this data's vocabulary needs {model_config.vocab_size}")
-    model_config = earlier.replace(dtype=model_config.dtype,
-                                   dropout_rate=model_config.dropout_rate)
-    old_train = config_utils.read_config(os.path.join(source, "config.json")).train
-    params = nn.unbox(jax.eval_shape(lambda: t5_training.init_variables(
-        t5_training.Transformer(model_config), jax.random.PRNGKey(0)))["params"])
-    optimizer, _ = make_optimizer(old_train)
-    checkpointer = Checkpointer(source, read_only=True)
-    step = checkpointer.latest_step()
-    if step is None:
-      raise FileNotFoundError(f"{source} has no checkpoints to start from")
-    restored = checkpointer.restore(step, {
-        "step": jax.ShapeDtypeStruct((), jnp.int32), "params": params,
-        "opt_state": jax.eval_shape(optimizer.init, params), "extra": {}})
     print(f"starting from {source} at step {step}")
-    return model_config, restored["params"]
+    return earlier.replace(dtype=model_config.dtype,
+                           dropout_rate=model_config.dropout_rate), params
   hf_config, params = t5_checkpoints.load_hf_t5(source)
   hf_config, params = t5_checkpoints.enlarge_vocab(
       hf_config, params, vocab.num_motion_codes + 3, used_vocab=vocab.text_size)

@@ -17,10 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from motiongpt_jax import config_utils
 from motiongpt_jax.data import humanml3d
 from motiongpt_jax.motion import features as F
-from motiongpt_jax.t5 import checkpoints as t5_checkpoints
 from motiongpt_jax.t5 import decoding
 from motiongpt_jax.t5.network import Transformer
 
@@ -66,18 +64,11 @@ class MotionGPT:
 
   @classmethod
   def load(cls, workdir: str) -> "MotionGPT":
-    import flax.linen as nn
-    from motiongpt_jax.train.checkpoints import Checkpointer
-    from motiongpt_jax.train.trainer import make_optimizer
-    from motiongpt_jax.t5 import training as t5_training
+    from motiongpt_jax.t5.training import load_run
     from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
     from tasks import pretraining
     from tasks.instructions import load_templates
-    config = config_utils.read_config(os.path.join(workdir, "config.json"))
-    t5_path = os.path.join(workdir, "t5_config.json")
-    if not os.path.exists(t5_path):
-      raise FileNotFoundError(f"{workdir}: no t5_config.json (not a `motiongpt train` run)")
-    t5_config = t5_checkpoints.config_from_dict(json.load(open(t5_path)))
+    config, t5_config, _, params = load_run(workdir)
     vocab = pretraining.make_vocabulary(config.data.tokens, config.data.spm)
     with open(os.path.join(config.data.tokens, "tokens.json")) as f:
       vqvae_dir = json.load(f).get("vqvae")
@@ -87,18 +78,7 @@ class MotionGPT:
     tokenizer = MotionTokenizer.load(vqvae_dir)
     spec = humanml3d.SPECS[humanml3d.detect_kind(config.data.path)]
     mean, std = humanml3d.load_mean_std(config.data.path, spec)
-    model = Transformer(t5_config)
-    abstract = nn.unbox(jax.eval_shape(
-        lambda: t5_training.init_variables(model, jax.random.PRNGKey(0)))["params"])
-    optimizer, _ = make_optimizer(config.train)
-    checkpointer = Checkpointer(workdir, read_only=True)
-    step = checkpointer.latest_step()
-    if step is None:
-      raise FileNotFoundError(f"{workdir} has no checkpoints yet")
-    restored = checkpointer.restore(step, {
-        "step": jax.ShapeDtypeStruct((), jnp.int32), "params": abstract,
-        "opt_state": jax.eval_shape(optimizer.init, abstract), "extra": {}})
-    return cls(config, t5_config, restored["params"], vocab, tokenizer, mean, std,
+    return cls(config, t5_config, params, vocab, tokenizer, mean, std,
                load_templates())
 
   def _prompt(self, template: str, **values) -> np.ndarray:

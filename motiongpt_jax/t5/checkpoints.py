@@ -230,9 +230,7 @@ def save_params(directory: str, config: T5Config, params) -> None:
 def restore_params(directory: str, config: T5Config | None = None):
   """(config, params) from ``save_params``; with ``config``, checks every shape against it."""
   import orbax.checkpoint as ocp
-  from flax import linen as nn
   from motiongpt_jax.t5 import training
-  from motiongpt_jax.t5.network import Transformer
   directory = os.path.abspath(directory)
   config_path = os.path.join(directory, "t5_config.json")
   if not os.path.exists(config_path):
@@ -240,9 +238,7 @@ def restore_params(directory: str, config: T5Config | None = None):
   with open(config_path) as f:
     saved = config_from_dict(json.load(f))
   config = config or saved
-  model = Transformer(config)
-  abstract = nn.unbox(jax.eval_shape(
-      lambda: training.init_variables(model, jax.random.PRNGKey(0)))["params"])
+  abstract = training.abstract_params(config)
   checkpointer = ocp.StandardCheckpointer()
   target = os.path.join(directory, "params")
   found = shapes_by_name(checkpointer.metadata(target).item_metadata.tree)

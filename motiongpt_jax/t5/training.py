@@ -23,6 +23,29 @@ def init_variables(model: Transformer, key, input_length: int = 8, target_length
   return model.init(key, enc, dec, dec, enable_dropout=False)
 
 
+def abstract_params(config: T5Config):
+  """Shapes and dtypes of the parameter tree (no memory used)."""
+  model = Transformer(config)
+  return nn.unbox(jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))["params"])
+
+
+def load_run(workdir: str):
+  """(run config, T5Config, step, params) of a ``motiongpt train`` work directory."""
+  import json
+  import os
+  from motiongpt_jax import config_utils
+  from motiongpt_jax.t5 import checkpoints as t5_checkpoints
+  from motiongpt_jax.train.trainer import restore_run
+  t5_path = os.path.join(workdir, "t5_config.json")
+  if not os.path.exists(t5_path):
+    raise FileNotFoundError(f"{workdir}: no t5_config.json (not a `motiongpt train` run)")
+  with open(t5_path) as f:
+    t5_config = t5_checkpoints.config_from_dict(json.load(f))
+  config = config_utils.read_config(os.path.join(workdir, "config.json"))
+  step, params, _ = restore_run(workdir, config.train, abstract_params(t5_config))
+  return config, t5_config, step, params
+
+
 def param_logical_specs(model: Transformer):
   boxed = jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))
   return partitioning.logical_specs(boxed)["params"]

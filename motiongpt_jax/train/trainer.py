@@ -75,6 +75,25 @@ def make_optimizer(tc) -> tuple[optax.GradientTransformation, Callable]:
   return optax.chain(*chain), schedule
 
 
+def restore_run(workdir: str, tc, abstract_params, abstract_extra=None, step=None):
+  """(step, params, extra) of a training run's checkpoint (the latest by default).
+
+  The optimizer state is rebuilt from the run's train config ``tc`` only to give Orbax the
+  tree to restore into; it is not returned.
+  """
+  optimizer, _ = make_optimizer(tc)
+  checkpointer = Checkpointer(workdir, read_only=True)
+  step = checkpointer.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f"{workdir} has no checkpoints")
+  restored = checkpointer.restore(step, {
+      "step": jax.ShapeDtypeStruct((), jnp.int32), "params": abstract_params,
+      "opt_state": jax.eval_shape(optimizer.init, abstract_params),
+      "extra": {} if abstract_extra is None else abstract_extra})
+  checkpointer.close()
+  return step, restored["params"], restored["extra"]
+
+
 def step_key(seed: int, step) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 1), step)
 

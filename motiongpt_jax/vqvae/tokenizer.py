@@ -81,26 +81,19 @@ class MotionTokenizer:
   @classmethod
   def load(cls, workdir: str, step: int | None = None) -> "MotionTokenizer":
     """From a ``motiongpt train-vqvae`` work directory (its config.json and checkpoints)."""
-    from motiongpt_jax.train.checkpoints import Checkpointer
+    from motiongpt_jax.train.trainer import restore_run
     config = config_utils.read_config(os.path.join(workdir, "config.json"))
     model = vq_model.build_model(config.model, config.data.feature_dim)
-    checkpointer = Checkpointer(workdir, read_only=True)
-    step = checkpointer.latest_step() if step is None else step
-    if step is None:
-      raise FileNotFoundError(f"{workdir} has no checkpoints: train with "
-                              f"`motiongpt train-vqvae --workdir {workdir}` first")
     x = jnp.zeros((1, 4 * 2, config.data.feature_dim))
     params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x)["params"])
     k, d = config.model.num_codes, config.model.code_dim
     codebook = quantizer.CodebookState(*(jax.ShapeDtypeStruct(s, jnp.float32)
                                          for s in ((k, d), (k, d), (k,))))
-    from motiongpt_jax.train.trainer import make_optimizer
-    optimizer, _ = make_optimizer(config.train)
-    target = {"params": params, "extra": codebook,
-              "step": jax.ShapeDtypeStruct((), jnp.int32),
-              "opt_state": jax.eval_shape(optimizer.init, params)}
-    restored = checkpointer.restore(step, target)
-    checkpointer.close()
-    tok = cls(model, restored["params"], restored["extra"].codebook, config)
+    try:
+      step, params, codebook = restore_run(workdir, config.train, params, codebook, step)
+    except FileNotFoundError:
+      raise FileNotFoundError(f"{workdir} has no checkpoints: train with "
+                              f"`motiongpt train-vqvae --workdir {workdir}` first") from None
+    tok = cls(model, params, codebook.codebook, config)
     tok.step = step
     return tok
