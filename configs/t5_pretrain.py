@@ -46,6 +46,12 @@ def get_config(variant=None):
   c.train.keep_checkpoints = 3
   c.train.eval_every = 2000     # validation loss on eval_batches batches
   c.train.eval_batches = 8
+  # seqio.Evaluator at each eval: greedy decoding of these tasks' first validation examples,
+  # scored by the tasks' metric functions (0 examples: off).
+  c.train.seqio_eval_examples = 64
+  c.train.seqio_eval_tasks = ("motiongpt_instruct_t2m_caption_eval,"
+                              "motiongpt_instruct_m2t_caption_eval,"
+                              "motiongpt_instruct_t2t_caption_to_frames_eval")
   c.train.mesh_model = 1
 
   if variant in ("small", "base", "large"):
@@ -62,6 +68,7 @@ def get_config(variant=None):
     c.train.checkpoint_every = 500
     c.train.eval_every = 500
     c.train.eval_batches = 4
+    c.train.seqio_eval_examples = 32
   else:
     raise ValueError(f"variants are tiny, small, base and large, not {variant!r}")
   return c

@@ -238,8 +238,17 @@ def train_lm(config_spec: str, overrides: list[str], data: str, workdir: str,
   eval_batches = SeqioBatches(config.mixture, config.data.inputs_length,
                               config.data.targets_length, tc.batch_size, tc.seed,
                               split="validation", repeat=False).first(tc.eval_batches)
+  seqio_evaluator = None
+  if tc.get("seqio_eval_examples", 0) and tc.get("seqio_eval_tasks", ""):
+    from motiongpt_jax.t5.network import Transformer
+    from motiongpt_jax.t5.seqio_eval import PeriodicEvaluator
+    seqio_evaluator = PeriodicEvaluator(
+        Transformer(model_config.replace(dropout_rate=0.0)),
+        [n.strip() for n in tc.seqio_eval_tasks.split(",") if n.strip()],
+        config.data.inputs_length, config.data.targets_length, tc.seqio_eval_examples,
+        eos_id=vocab.eos_id)
   task = T5Task(model_config, batches.batch, config.loss.z_loss, config.loss.label_smoothing,
-                init_params, eval_batches)
+                init_params, eval_batches, seqio_evaluator)
   print(f"T5 {config.model.preset} ({config.stage}) on {config.mixture}: vocabulary "
         f"{vocab.vocab_size} ids in {model_config.vocab_size} rows")
   return trainer.train(task, tc, workdir)
@@ -255,24 +264,37 @@ def cmd_train(args) -> int:
   return 0
 
 
+def _write_motions(motions: list, out: str, titles: list[str]) -> list[str]:
+  """Joints [T, J, 3] to .npy files (one per motion) or one side-by-side .gif/.mp4."""
+  stem, ext = os.path.splitext(out)
+  if ext == ".npy":
+    outs = [out] if len(motions) == 1 else [f"{stem}_{i}.npy" for i in range(len(motions))]
+    for path, joints in zip(outs, motions):
+      np.save(path, np.asarray(joints, np.float32))
+    return outs
+  if ext in (".gif", ".mp4"):
+    from motiongpt_jax.motion import render
+    render.render_animation(motions, out, titles, stride=2)
+    return [out]
+  raise ValueError(f"--out {out}: expected a .gif, .mp4 or .npy file")
+
+
+def _check_out(out: str | None) -> None:
+  if out and os.path.splitext(out)[1] not in (".gif", ".mp4", ".npy"):
+    raise ValueError(f"--out {out}: expected a .gif, .mp4 or .npy file")
+
+
 def cmd_generate(args) -> int:
   from motiongpt_jax.inference import MotionGPT
-  from motiongpt_jax.motion import render
+  _check_out(args.out)
+  if args.n < 1:
+    raise ValueError(f"-n {args.n}: expected at least 1 sample")
   model = MotionGPT.load(args.workdir)
   motions = model.generate(args.text, n=args.n, frames=args.frames, seconds=args.seconds,
                            seed=args.seed, top_k=args.top_k, temperature=args.temperature)
-  stem, ext = os.path.splitext(args.out)
-  if ext == ".npy":
-    outs = [args.out] if len(motions) == 1 else [f"{stem}_{i}.npy" for i in range(len(motions))]
-    for path, joints in zip(outs, motions):
-      np.save(path, joints.astype(np.float32))
-  elif ext in (".gif", ".mp4"):
-    render.render_animation(motions, args.out, [f"{args.text} ({i + 1})" if len(motions) > 1
-                                                else args.text for i in range(len(motions))],
-                            stride=2)
-    outs = [args.out]
-  else:
-    raise ValueError(f"--out {args.out}: expected a .gif, .mp4 or .npy file")
+  titles = [f"{args.text} ({i + 1})" if len(motions) > 1 else args.text
+            for i in range(len(motions))]
+  outs = _write_motions(motions, args.out, titles)
   lengths = ", ".join(str(len(m)) for m in motions)
   print(f"generated {len(motions)} motion(s) of {lengths} frames: {', '.join(outs)}")
   return 0
@@ -282,6 +304,160 @@ def cmd_caption(args) -> int:
   from motiongpt_jax.inference import MotionGPT
   motion = _load_motion(args.file)
   print(MotionGPT.load(args.workdir).caption(motion))
+  return 0
+
+
+def _input_joints(motion: np.ndarray) -> np.ndarray:
+  from motiongpt_jax.motion import features as F
+  return motion if motion.ndim == 3 else F.features_to_joints(motion)
+
+
+def cmd_predict(args) -> int:
+  from motiongpt_jax.inference import MotionGPT
+  _check_out(args.out)
+  motion = _load_motion(args.file)
+  result = MotionGPT.load(args.workdir).predict(motion, seed=args.seed)
+  seen = 4 * max(int(len(motion) // 4 * 0.2), 1)  # the tokens the model sees
+  outs = _write_motions([_input_joints(motion), result], args.out,
+                        ["input", f"first {seen} frames continued"])
+  print(f"continued the first 20% of {args.file} to {len(result)} frames: {', '.join(outs)}")
+  return 0
+
+
+def cmd_inbetween(args) -> int:
+  from motiongpt_jax.inference import MotionGPT
+  _check_out(args.out)
+  motion = _load_motion(args.file)
+  result = MotionGPT.load(args.workdir).inbetween(motion, seed=args.seed)
+  outs = _write_motions([_input_joints(motion), result], args.out,
+                        ["input", "middle half generated"])
+  print(f"filled the middle half of {args.file} ({len(result)} frames): {', '.join(outs)}")
+  return 0
+
+
+def cmd_chat(args) -> int:
+  from motiongpt_jax.inference import InputError, MotionGPT
+  _check_out(args.out)
+  model = MotionGPT.load(args.workdir)
+  motion = _load_motion(args.motion) if args.motion else None
+  prompts = [args.prompt] if args.prompt else None
+  if prompts is None:
+    print("type an instruction (empty line or Ctrl-D ends); write <motion> for --motion's "
+          "motion, e.g. 'Describe <motion>' or 'Show me a person jumping'")
+  turn = 0
+  while True:
+    if prompts is not None:
+      if turn == len(prompts):
+        return 0
+      prompt = prompts[turn]
+    else:
+      try:
+        prompt = input("> ")
+      except EOFError:
+        return 0
+      if not prompt.strip():
+        return 0
+    try:
+      text, joints = model.chat(prompt, motion, seed=args.seed + turn)
+    except InputError as e:
+      if prompts is not None:
+        raise
+      print(f"  ({e})")
+      turn += 1
+      continue
+    if text:
+      print(text)
+    if joints is not None:
+      out = args.out or "chat.gif"
+      if prompts is None:
+        stem, ext = os.path.splitext(out)
+        out = f"{stem}_{turn}{ext}"
+      _write_motions([joints], out, [prompt[:60]])
+      print(f"[a motion of {len(joints)} frames: {out}]")
+    turn += 1
+
+
+def cmd_train_evaluator(args) -> int:
+  from motiongpt_jax.evaluation.training import train_evaluator
+  result = train_evaluator(args.config, args.overrides, args.data, args.workdir)
+  if result.preempted:
+    return 143
+  print(f"done: step {result.step} in {result.seconds:.0f}s; evaluator in {args.workdir}")
+  return 0
+
+
+def cmd_convert_evaluator(args) -> int:
+  from motiongpt_jax.evaluation.evaluator import convert_official
+  evaluator = convert_official(args.checkpoint, args.glove, args.meta, args.data, args.out)
+  print(f"converted the official evaluator ({evaluator.config}) into {args.out}")
+  return 0
+
+
+def evaluate_model(workdir: str, evaluator_dir: str, out: str, data: str | None = None,
+                   split: str = "test", tasks=("t2m", "m2t", "m2m"), replications: int = 20,
+                   mm_captions: int = 100, mm_repeats: int = 30, m2m_replications: int = 3,
+                   limit: int = 0, bert_model: str | None = None, seed: int = 0,
+                   top_k: int = 50, temperature: float = 1.0) -> dict:
+  """The paper's tables for a trained run; writes OUT/results.json and OUT/results.md."""
+  from motiongpt_jax.data import humanml3d
+  from motiongpt_jax.evaluation import paper_tables
+  from motiongpt_jax.evaluation.evaluator import Evaluator
+  from motiongpt_jax.inference import MotionGPT
+  unknown = set(tasks) - {"t2m", "m2t", "m2m"}
+  if unknown:
+    raise ValueError(f"--tasks: unknown {sorted(unknown)}; choose from t2m, m2t, m2m")
+  if top_k < 0 or temperature < 0:
+    raise ValueError("--top-k and --temperature must not be negative")
+  if replications < 1 or m2m_replications < 1:
+    raise ValueError("--replications and --m2m-replications must be at least 1")
+  model = MotionGPT.load(workdir)
+  evaluator = Evaluator.load(evaluator_dir)
+  data = data or model.config.data.path
+  if evaluator.config.feature_dim != model.tokenizer.feature_dim:
+    raise ValueError(f"{evaluator_dir}: an evaluator of {evaluator.config.feature_dim} "
+                     f"features cannot judge a model of {model.tokenizer.feature_dim}")
+  everything = humanml3d.read_split(data, split, normalize=False)
+  whole = humanml3d.read_split(data, split, normalize=False, include_spans=False)
+  if limit:
+    everything, whole = everything[:limit], whole[:limit]
+  if len(everything) < 32 or len(whole) < 32:
+    raise ValueError(f"{data} split {split!r}: {len(whole)} motions; R-precision needs "
+                     f"at least 32")
+  embedder = None
+  if bert_model:
+    from motiongpt_jax.evaluation.text_metrics import transformers_embedder
+    embedder = transformers_embedder(bert_model)
+  os.makedirs(out, exist_ok=True)
+  tables = {}
+  if "t2m" in tasks:
+    print(f"text-to-motion: {len(everything)} captioned motions, {replications} replications")
+    tables["text_to_motion"] = paper_tables.text_to_motion(
+        model, evaluator, everything, replications, mm_captions, mm_repeats, seed, top_k,
+        temperature)
+  if "m2t" in tasks:
+    print(f"motion-to-text: {len(whole)} motions")
+    train_captions = [c.text for s in humanml3d.read_split(data, "train", normalize=False,
+                                                           include_spans=False)
+                      for c in s.captions]
+    tables["motion_to_text"] = paper_tables.motion_to_text(
+        model, evaluator, whole, train_captions, embedder, seed)
+  if "m2m" in tasks:
+    print(f"prediction and in-between: {len(whole)} motions, {m2m_replications} replications")
+    tables["motion_to_motion"] = paper_tables.motion_to_motion(
+        model, evaluator, whole, m2m_replications, seed, top_k, temperature)
+  paper_tables.write(tables, os.path.join(out, "results.json"),
+                     os.path.join(out, "results.md"))
+  print()
+  print(paper_tables.to_markdown(tables))
+  print(f"tables written to {out}/results.json and {out}/results.md")
+  return tables
+
+
+def cmd_eval(args) -> int:
+  evaluate_model(args.workdir, args.evaluator, args.out or os.path.join(args.workdir, "eval"),
+                 args.data, args.split, [t.strip() for t in args.tasks.split(",") if t.strip()],
+                 args.replications, args.mm_captions, args.mm_repeats, args.m2m_replications,
+                 args.limit, args.bert_model, args.seed, args.top_k, args.temperature)
   return 0
 
 
@@ -367,45 +543,94 @@ def tokenize(vqvae: str, data: str, out: str) -> dict:
   return meta
 
 
+# Training budgets of the demo (steps), sized so the whole demo fits 20 minutes on 2 CPU
+# cores; --quick shrinks everything to a smoke test of the pipeline.
+DEMO_STEPS = {"vqvae": 1500, "pretrain": 250, "instruct": 900, "evaluator": 600}
+QUICK_STEPS = {"vqvae": 30, "pretrain": 20, "instruct": 20, "evaluator": 20}
+DEMO_PROMPTS = ("a person walks forward.", "a person jumps up and down three times.",
+                "a person waves with the right hand.", "the person does one deep squat.")
+
+
+def _demo_targets(tables: dict) -> list[str]:
+  """The issue's quality targets, checked on the tables: one line each, PASS or MISS."""
+  lines = []
+
+  def check(ok, text):
+    lines.append(f"{'PASS' if ok else 'MISS'}  {text}")
+
+  t2m = tables.get("text_to_motion")
+  if t2m:
+    ours, real, rand = t2m["MotionGPT"], t2m["Real motion"], t2m["Random tokens"]
+    check(ours["R@3"][0] >= 0.8 * real["R@3"][0],
+          f"text-to-motion R@3 {ours['R@3'][0]:.3f} >= 0.8 x real {real['R@3'][0]:.3f}")
+    check(ours["FID"][0] <= 0.1 * rand["FID"][0],
+          f"text-to-motion FID {ours['FID'][0]:.3f} <= 0.1 x random tokens "
+          f"{rand['FID'][0]:.3f}")
+  m2t = tables.get("motion_to_text")
+  if m2t:
+    ours, rand = m2t["MotionGPT"]["BLEU@4"][0], m2t["Random caption"]["BLEU@4"][0]
+    check(ours > rand, f"motion-to-text BLEU@4 {ours:.2f} > random caption {rand:.2f}")
+  m2m = tables.get("motion_to_motion")
+  if m2m:
+    for task in ("Prediction", "In-between"):
+      ours, held = m2m[f"{task}: MotionGPT"]["ADE"][0], m2m[f"{task}: hold last pose"]["ADE"][0]
+      check(ours < held, f"{task.lower()} ADE {ours:.3f} m < held pose {held:.3f} m")
+  return lines
+
+
 def cmd_demo(args) -> int:
-  """Runs the parts of the pipeline that exist: synthesise, check, render, VQ-VAE."""
+  """The whole pipeline on the procedural data set; every step resumes or is skipped when
+  its output exists, so an interrupted demo continues where it stopped."""
   from motiongpt_jax.data import humanml3d
   from motiongpt_jax.data.synth import generator
   from motiongpt_jax.motion import render
+  started = time.perf_counter()
+  budget = QUICK_STEPS if args.quick else DEMO_STEPS
   data = os.path.join(args.workdir, "data", "synth")
   pictures = os.path.join(args.workdir, "pictures")
   vqvae = os.path.join(args.workdir, "vqvae")
+  pretrain, instruct = (os.path.join(args.workdir, n) for n in ("pretrain", "instruct"))
+  evaluator = os.path.join(args.workdir, "evaluator")
   os.makedirs(pictures, exist_ok=True)
   steps = []
+  total = 12
+
+  def header(k, text):
+    minutes = (time.perf_counter() - started) / 60
+    print(f"[{k}/{total}] {text}  ({minutes:.1f} min so far)", flush=True)
+
   if os.path.exists(os.path.join(data, "Std.npy")):
-    print(f"[1/8] data set already at {data} (delete it to re-synthesise)")
+    header(1, f"data set already at {data} (delete it to re-synthesise)")
   else:
-    print(f"[1/8] synthesising {args.num} procedural motions into {data}")
+    header(1, f"synthesising {args.num} procedural motions into {data}")
     s = generator.synthesize(data, args.num, args.seed,
                              progress=_progress_printer("  synthesising"))
     steps.append(f"synthesised {args.num} motions in {s['seconds']:.1f}s")
-  print("[2/8] checking the data folder")
+  header(2, "checking the data folder")
   report = humanml3d.check_folder(data)
   print(report.summary())
   steps.append(f"checked {data}: {report.split_sizes}")
-  print("[3/8] rendering test motions")
+  header(3, "rendering test motions")
   test = humanml3d.read_split(data, "test", normalize=False)[:args.pictures]
   for sample in test:
     out = os.path.join(pictures, f"{sample.name}.gif")
-    render.render_animation([sample.motion], out, [sample.captions[0].text], stride=2)
+    if not os.path.exists(out):
+      render.render_animation([sample.motion], out, [sample.captions[0].text], stride=2)
     print(f"  {out}: {sample.captions[0].text}")
-  steps.append(f"rendered {len(test)} GIFs into {pictures}")
-  print(f"[4/8] training the motion VQ-VAE (configs/vqvae.py:tiny) in {vqvae}")
-  result = train_vqvae("configs/vqvae.py:tiny", args.overrides, data, vqvae)
+  steps.append(f"rendered {len(test)} GIFs of real motions into {pictures}")
+
+  header(4, f"training the motion VQ-VAE (configs/vqvae.py:tiny) in {vqvae}")
+  result = train_vqvae("configs/vqvae.py:tiny",
+                       [f"--config.train.steps={budget['vqvae']}"] + args.overrides, data, vqvae)
   if result.preempted:
     return 143
   steps.append(f"trained the VQ-VAE to step {result.step} ({result.seconds:.0f}s this run)")
-  print("[5/8] VQ-VAE reconstruction of the test split")
-  rec = reconstruct(vqvae, data, "test", 0, args.pictures,
+  header(5, "VQ-VAE reconstruction of the test split")
+  rec = reconstruct(vqvae, data, "test", 0, min(args.pictures, 2),
                     os.path.join(pictures, "reconstructions"))
   steps.append(f"test reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm, "
                f"{rec['codes_used']} codes used, GIFs in {pictures}/reconstructions")
-  print("[6/8] tokenizing every motion and its mirror image")
+  header(6, "tokenizing every motion and its mirror image")
   tokens_meta = os.path.join(data, "tokens", "tokens.json")
   meta = None
   if os.path.exists(tokens_meta):
@@ -418,21 +643,75 @@ def cmd_demo(args) -> int:
   meta = meta or tokenize(vqvae, data, os.path.join(data, "tokens"))
   steps.append(f"tokenized {meta['count']} motions into {data}/tokens")
   spm = os.path.join(data, "spiece.model")
-  print("[7/8] training the text vocabulary on the captions and instruction templates")
-  cmd_vocab_train(argparse.Namespace(data=data, out=spm, size=1000, splits="train",
-                                     captions_only=False, motion_codes=meta["num_codes"]))
+  header(7, "training the text vocabulary on the captions and instruction templates")
+  if os.path.exists(spm):
+    print(f"  {spm} already there")
+  else:
+    cmd_vocab_train(argparse.Namespace(data=data, out=spm, size=1000, splits="train",
+                                       captions_only=False, motion_codes=meta["num_codes"]))
   steps.append(f"trained the text vocabulary {spm}")
-  print("[8/8] SeqIO tasks: one validation example each of three of them")
-  task_args = dict(data=data, tokens=os.path.join(data, "tokens"), spm=spm, n=1,
-                   split="validation", seed=None)
-  for name in ("motiongpt_instruct_t2m_caption_eval", "motiongpt_instruct_m2t_caption_eval",
-               "motiongpt_instruct_m2m_prediction_eval"):
-    cmd_tasks_show(argparse.Namespace(name=name, **task_args))
-  steps.append("registered the pre-training and instruction tasks "
-               "(`motiongpt tasks list --data ...`)")
-  print("\ndemo done:\n  " + "\n  ".join(steps))
-  print("not yet part of the demo: T5 pre-training and instruction tuning, evaluation "
-        "(later milestones)")
+
+  header(8, f"pre-training the tiny T5 on motiongpt_pretrain in {pretrain}")
+  result = train_lm("configs/t5_pretrain.py:tiny",
+                    [f"--config.train.steps={budget['pretrain']}",
+                     f"--config.train.eval_every={budget['pretrain']}",
+                     f"--config.train.checkpoint_every={budget['pretrain']}"], data, pretrain)
+  if result.preempted:
+    return 143
+  steps.append(f"pre-trained the T5 to step {result.step} ({result.seconds:.0f}s this run)")
+  header(9, f"instruction-tuning it on motiongpt_instruct_core in {instruct}")
+  result = train_lm("configs/t5_instruct.py:tiny",
+                    [f"--config.train.steps={budget['instruct']}",
+                     f"--config.train.eval_every={budget['instruct']}",
+                     f"--config.train.checkpoint_every={max(budget['instruct'] // 3, 1)}",
+                     f"--config.init_from={os.path.abspath(pretrain)}"], data, instruct)
+  if result.preempted:
+    return 143
+  steps.append(f"instruction-tuned the T5 to step {result.step} ({result.seconds:.0f}s this run)")
+  header(10, f"training the text-motion evaluator in {evaluator}")
+  from motiongpt_jax.evaluation.training import train_evaluator
+  result = train_evaluator("configs/evaluator.py:tiny",
+                           [f"--config.train.steps={budget['evaluator']}",
+                            f"--config.train.eval_every={budget['evaluator']}",
+                            f"--config.train.checkpoint_every={budget['evaluator']}"],
+                           data, evaluator)
+  if result.preempted:
+    return 143
+  steps.append(f"trained the evaluator to step {result.step} ({result.seconds:.0f}s this run)")
+
+  header(11, "evaluating as in the paper (3 replications, MultiModality 32 x 10)")
+  results = os.path.join(args.workdir, "eval")
+  tables = evaluate_model(instruct, evaluator, results, data, "test",
+                          replications=1 if args.quick else 3, mm_captions=32,
+                          mm_repeats=10, m2m_replications=1 if args.quick else 2,
+                          limit=64 if args.quick else 0)
+  steps.append(f"evaluation tables in {results}/results.md")
+
+  header(12, "generating motions for a few prompts")
+  from motiongpt_jax.inference import MotionGPT
+  model = MotionGPT.load(instruct)
+  generated = os.path.join(pictures, "generated")
+  os.makedirs(generated, exist_ok=True)
+  for k, prompt in enumerate(DEMO_PROMPTS):
+    out = os.path.join(generated, f"prompt_{k}.gif")
+    motions = model.generate(prompt, n=2, seed=k)
+    render.render_animation(motions, out, [f"{prompt} ({i + 1})" for i in range(2)], stride=2)
+    print(f"  {out}: {prompt}")
+  sample = humanml3d.read_split(data, "test", normalize=False, include_spans=False)[0]
+  real = _input_joints(sample.motion)
+  for name, result_joints in (("prediction", model.predict(sample.motion)),
+                              ("inbetween", model.inbetween(sample.motion))):
+    out = os.path.join(generated, f"{name}.gif")
+    render.render_animation([real, result_joints], out, ["real", name], stride=2)
+    print(f"  {out}: {sample.captions[0].text}")
+  caption = model.caption(sample.motion)
+  print(f"  caption of test motion {sample.name}: {caption!r} (reference: "
+        f"{sample.captions[0].text!r})")
+  steps.append(f"GIFs of generated motions in {generated}")
+
+  minutes = (time.perf_counter() - started) / 60
+  print(f"\ndemo done in {minutes:.1f} min:\n  " + "\n  ".join(steps))
+  print("\nquality targets on the test split:\n  " + "\n  ".join(_demo_targets(tables)))
   return 0
 
 
@@ -526,6 +805,61 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--workdir", required=True, help="a `motiongpt train` run (stage 3)")
   p.set_defaults(func=cmd_caption)
 
+  for name, func, what in (("predict", cmd_predict, "continue a motion from its first 20%"),
+                           ("inbetween", cmd_inbetween, "fill in the middle half of a motion")):
+    p = sub.add_parser(name, help=what)
+    p.add_argument("file", help=".npy features [T, 263] or joints [T, 22, 3]")
+    p.add_argument("--workdir", required=True, help="a `motiongpt train` run (stage 3)")
+    p.add_argument("--out", required=True, help=".gif/.mp4 (input | result) or .npy (both)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=func)
+
+  p = sub.add_parser("chat", help="free-form instructions (interactive without PROMPT)")
+  p.add_argument("prompt", nargs="?", help="one instruction; <motion> stands for --motion")
+  p.add_argument("--workdir", required=True, help="a `motiongpt train` run (stage 3)")
+  p.add_argument("--motion", help=".npy features or joints that <motion> refers to")
+  p.add_argument("--out", help="where a motion in the answer goes (default chat.gif)")
+  p.add_argument("--seed", type=int, default=0)
+  p.set_defaults(func=cmd_chat)
+
+  p = sub.add_parser("train-evaluator",
+                     help="train the text-motion evaluator used by `motiongpt eval`")
+  p.add_argument("--config", default="configs/evaluator.py:tiny",
+                 help="config file and variant (default configs/evaluator.py:tiny)")
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--data", required=True, help="HumanML3D-format folder")
+  p.set_defaults(func=cmd_train_evaluator, takes_overrides=True)
+
+  p = sub.add_parser("convert-evaluator",
+                     help="the official (Guo et al.) evaluator weights into an evaluator folder")
+  p.add_argument("--checkpoint", required=True, help="t2m/text_mot_match/model/finest.tar")
+  p.add_argument("--glove", required=True, help="folder with our_vab_data.npy, "
+                 "our_vab_words.pkl, our_vab_idx.pkl")
+  p.add_argument("--meta", required=True, help="folder with the evaluator's mean.npy, std.npy")
+  p.add_argument("--data", required=True, help="HumanML3D folder (its captions teach the "
+                 "tagger for generated captions)")
+  p.add_argument("--out", required=True)
+  p.set_defaults(func=cmd_convert_evaluator)
+
+  p = sub.add_parser("eval", help="the paper's evaluation tables for a trained model")
+  p.add_argument("--workdir", required=True, help="a `motiongpt train` run (stage 3)")
+  p.add_argument("--evaluator", required=True, help="train-evaluator or convert-evaluator "
+                 "folder")
+  p.add_argument("--data", help="HumanML3D-format folder (default: the run's)")
+  p.add_argument("--split", default="test", choices=["train", "val", "test"])
+  p.add_argument("--tasks", default="t2m,m2t,m2m", help="comma-separated: t2m, m2t, m2m")
+  p.add_argument("--replications", type=int, default=20)
+  p.add_argument("--mm-captions", type=int, default=100, help="captions for MultiModality")
+  p.add_argument("--mm-repeats", type=int, default=30, help="generations per caption")
+  p.add_argument("--m2m-replications", type=int, default=3)
+  p.add_argument("--limit", type=int, default=0, help="use only the first N motions")
+  p.add_argument("--bert-model", help="local Hugging Face encoder folder for BERTScore")
+  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--top-k", type=int, default=50, help="motion sampling (MotionGPT's 50)")
+  p.add_argument("--temperature", type=float, default=1.0)
+  p.add_argument("--out", help="folder for results.json and results.md (default RUN/eval)")
+  p.set_defaults(func=cmd_eval)
+
   p = sub.add_parser("train-vqvae", help="train the motion VQ-VAE (resumes from --workdir)")
   p.add_argument("--config", default="configs/vqvae.py:tiny",
                  help="config file and variant (default configs/vqvae.py:tiny)")
@@ -556,6 +890,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--num", type=int, default=2000)
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--pictures", type=int, default=4, help="number of GIFs to render")
+  p.add_argument("--quick", action="store_true",
+                 help="a few steps of everything: checks the pipeline, not the quality")
   p.set_defaults(func=cmd_demo, takes_overrides=True)
   return parser
 

@@ -81,61 +81,197 @@ class MotionGPT:
     return cls(config, t5_config, params, vocab, tokenizer, mean, std,
                load_templates())
 
-  def _prompt(self, template: str, **values) -> np.ndarray:
+  # ------------------------------------------------------------------ prompts and decoding
+  def fill(self, template: str, **values) -> str:
+    """The first phrasing of an instruction template with its placeholders filled."""
     text = self.templates[template]["inputs"][0]
     for key, value in values.items():
-      text = text.replace(f"<{key}_Placeholder>", value)
-    ids = list(self.vocab.encode(text)) + [self.vocab.eos_id]
-    limit = self.config.data.inputs_length
-    if len(ids) > limit:
-      raise InputError(f"the prompt is {len(ids)} tokens long; this model takes at most "
-                       f"{limit}")
-    return np.asarray(ids, np.int32)
+      text = text.replace(f"<{key}>", value)
+    return text
+
+  def encode_prompts(self, texts: list[str]) -> np.ndarray:
+    """Token ids [B, L] (EOS-terminated, zero-padded to a multiple of 16 for few compiles)."""
+    rows, limit = [], self.config.data.inputs_length
+    for text in texts:
+      ids = list(self.vocab.encode(text)) + [self.vocab.eos_id]
+      if len(ids) > limit:
+        raise InputError(f"the prompt is {len(ids)} tokens long; this model takes at most "
+                         f"{limit}")
+      rows.append(ids)
+    width = min(-(-max(map(len, rows)) // 16) * 16, limit)
+    out = np.zeros((len(rows), width), np.int32)
+    for i, ids in enumerate(rows):
+      out[i, :len(ids)] = ids
+    return out
+
+  def _decode(self, prompts: list[str], motion: bool, seed: int, top_k: int,
+              temperature: float, batch_size: int, max_length: int) -> list[np.ndarray]:
+    outputs = []
+    for start in range(0, len(prompts), batch_size):
+      chunk = prompts[start:start + batch_size]
+      ids = self.encode_prompts(chunk)
+      if len(chunk) < batch_size and len(prompts) > batch_size:
+        ids = np.concatenate([ids, np.repeat(ids[-1:], batch_size - len(chunk), 0)])
+      key = jax.random.fold_in(jax.random.PRNGKey(seed), start)
+      if motion:
+        tokens, _ = decoding.sample(self.model, self.params, jnp.asarray(ids), key,
+                                    max_decode_length=max_length, temperature=temperature,
+                                    top_k=top_k, eos_id=self.vocab.eos_id,
+                                    logits_mask_fn=self._motion_mask)
+      else:
+        tokens, _ = decoding.sample(self.model, self.params, jnp.asarray(ids), key,
+                                    max_decode_length=max_length, eos_id=self.vocab.eos_id,
+                                    logits_mask_fn=self._text_mask)
+      outputs.extend(np.asarray(tokens)[:len(chunk)])
+    return outputs
+
+  def motion_codes(self, prompts: list[str], seed: int = 0, top_k: int = 50,
+                   temperature: float = 1.0, batch_size: int = 64) -> list[np.ndarray]:
+    """Motion codes generated for each prompt (constrained: every output is a motion)."""
+    rows = self._decode(prompts, True, seed, top_k, temperature, batch_size,
+                        self.config.data.targets_length)
+    out = []
+    for row in rows:
+      codes = [int(t) - self.vocab.motion_offset for t in row
+               if self.vocab.motion_offset <= t < self.vocab.motion_start_id]
+      out.append(np.asarray(codes or [0], np.int32))  # an immediate end: one token of motion
+    return out
+
+  def texts(self, prompts: list[str], batch_size: int = 64, max_length: int = 40) -> list[str]:
+    """Greedy text answers to prompts (no motion tokens)."""
+    rows = self._decode(prompts, False, 0, 0, 0.0, batch_size, max_length)
+    return [self.vocab.decode(np.asarray(r).tolist()) for r in rows]
+
+  def features(self, codes) -> np.ndarray:
+    """Un-normalised features [4 * len(codes), D] of motion codes."""
+    return self.tokenizer.decode(np.asarray(codes)) * self.std + self.mean
+
+  def codes_of(self, motion: np.ndarray) -> np.ndarray:
+    """Codes of a motion given as features [T, D] or joints [T, J, 3] (not normalised)."""
+    motion = np.asarray(motion, np.float32)
+    dim = self.tokenizer.feature_dim
+    joints = (dim + 1) // 12  # 263 = 12 * 22 - 1 (HumanML3D), 251 = 12 * 21 - 1 (KIT)
+    if motion.ndim == 3:
+      if motion.shape[1:] != (joints, 3):
+        raise InputError(f"expected joints [T, {joints}, 3], got {motion.shape}")
+      motion = F.joints_to_features(motion)
+    if motion.ndim != 2 or motion.shape[1] != dim:
+      raise InputError(f"expected features [T, {dim}] or joints [T, {joints}, 3], got "
+                       f"{motion.shape}")
+    if len(motion) < 4:
+      raise InputError(f"a motion of {len(motion)} frames is shorter than one token (4)")
+    if not np.all(np.isfinite(motion)):
+      raise InputError("the motion contains NaN or infinite values")
+    return self.tokenizer.encode((motion - self.mean) / self.std)
+
+  # --------------------------------------------------------------------------- the tasks
+  def t2m_prompt(self, text: str, frames: int | None = None,
+                 seconds: float | None = None) -> str:
+    text = " ".join(str(text).split())
+    if not text:
+      raise InputError("the prompt is empty")
+    if not text.isascii():
+      raise InputError(f"the prompt has non-ASCII characters ({text[:40]!r}); this model "
+                       f"was trained on English captions")
+    if frames is not None and seconds is not None:
+      raise InputError("give --frames or --seconds, not both")
+    if frames is not None:
+      if not 4 <= frames <= 4 * self.config.data.targets_length:
+        raise InputError(f"--frames {frames}: expected 4 to "
+                         f"{4 * self.config.data.targets_length}")
+      return self.fill("t2m_caption_frames", Caption_Placeholder=text,
+                       Frame_Placeholder=str(frames))
+    if seconds is not None:
+      if not 0 < seconds <= 60:
+        raise InputError(f"--seconds {seconds}: expected a positive number up to 60")
+      return self.fill("t2m_caption_seconds", Caption_Placeholder=text,
+                       Second_Placeholder=f"{seconds:.1f}")
+    return self.fill("t2m_caption", Caption_Placeholder=text)
 
   def generate(self, text: str, n: int = 1, frames: int | None = None,
                seconds: float | None = None, seed: int = 0, top_k: int = 50,
                temperature: float = 1.0) -> list[np.ndarray]:
     """``n`` motions (joints [T, J, 3] in metres) for a caption."""
-    text = " ".join(text.split())
-    if not text:
-      raise InputError("the prompt is empty")
-    if frames is not None and seconds is not None:
-      raise InputError("give --frames or --seconds, not both")
-    if frames is not None:
-      prompt = self._prompt("t2m_caption_frames", Caption=text, Frame=str(frames))
-    elif seconds is not None:
-      prompt = self._prompt("t2m_caption_seconds", Caption=text, Second=f"{seconds:.1f}")
-    else:
-      prompt = self._prompt("t2m_caption", Caption=text)
-    inputs = jnp.asarray(np.tile(prompt, (n, 1)))
-    tokens, _ = decoding.sample(self.model, self.params, inputs, jax.random.PRNGKey(seed),
-                                max_decode_length=self.config.data.targets_length,
-                                temperature=temperature, top_k=top_k,
-                                eos_id=self.vocab.eos_id,
-                                logits_mask_fn=self._motion_mask)
-    motions = []
-    for row in np.asarray(tokens):
-      codes = [int(t) - self.vocab.motion_offset for t in row
-               if self.vocab.motion_offset <= t < self.vocab.motion_start_id]
-      codes = codes or [0]  # an immediate end token: one token of motion
-      features = self.tokenizer.decode(np.asarray(codes)) * self.std + self.mean
-      motions.append(F.features_to_joints(features))
-    return motions
+    prompt = self.t2m_prompt(text, frames, seconds)
+    codes = self.motion_codes([prompt] * n, seed, top_k, temperature)
+    return [F.features_to_joints(self.features(c)) for c in codes]
 
   def caption(self, motion: np.ndarray) -> str:
     """A caption for a motion given as features [T, D] or joints [T, J, 3] (not normalised)."""
-    motion = np.asarray(motion, np.float32)
-    dim = self.tokenizer.feature_dim
-    if motion.ndim == 3:
-      motion = F.joints_to_features(motion)
-    if motion.ndim != 2 or motion.shape[1] != dim:
-      raise InputError(f"expected features [T, {dim}] or joints [T, J, 3], got {motion.shape}")
-    if len(motion) < 4:
-      raise InputError(f"a motion of {len(motion)} frames is shorter than one token (4)")
-    codes = self.tokenizer.encode((motion - self.mean) / self.std)
-    prompt = self._prompt("m2t_caption", Motion=self.vocab.motion_string(codes))
-    tokens, _ = decoding.sample(self.model, self.params, jnp.asarray(prompt[None]),
-                                jax.random.PRNGKey(0), max_decode_length=40,
-                                eos_id=self.vocab.eos_id,
-                                logits_mask_fn=self._text_mask)
-    return self.vocab.decode(np.asarray(tokens[0]).tolist())
+    return self.caption_codes([self.codes_of(motion)])[0]
+
+  def caption_codes(self, codes_list) -> list[str]:
+    prompts = [self.fill("m2t_caption", Motion_Placeholder=self.vocab.motion_string(c))
+               for c in codes_list]
+    return self.texts(prompts)
+
+  def predict_codes(self, codes_list, seed: int = 0, top_k: int = 50,
+                    temperature: float = 1.0) -> list[np.ndarray]:
+    """The whole motion (seen prefix + continuation) for each prefix of codes."""
+    prompts = [self.fill("m2m_prediction", Motion_Placeholder_s1=self.vocab.motion_string(c))
+               for c in codes_list]
+    generated = self.motion_codes(prompts, seed, top_k, temperature)
+    return [np.concatenate([np.asarray(c), g]) for c, g in zip(codes_list, generated)]
+
+  def inbetween_codes(self, codes_list, seed: int = 0, top_k: int = 50,
+                      temperature: float = 1.0) -> list[np.ndarray]:
+    """Whole motions whose middle half is re-generated (the ends as given)."""
+    prompts = []
+    for codes in codes_list:
+      codes = np.asarray(codes)
+      quarter = len(codes) // 4
+      masked = np.concatenate([codes[:quarter],
+                               np.full(len(codes) - 2 * quarter, self.vocab.num_motion_codes + 2),
+                               codes[len(codes) - quarter:]])
+      prompts.append(self.fill("m2m_inbetween", Motion_Placeholder_Masked=self.vocab.
+                               motion_string(masked)))
+    # The model writes the whole motion; its first and last quarter are replaced by the given
+    # ones so the known frames stay exactly as they were.
+    out = []
+    for codes, whole in zip(codes_list, self.motion_codes(prompts, seed, top_k, temperature)):
+      codes = np.asarray(codes)
+      quarter = len(codes) // 4
+      middle = whole[quarter:max(len(whole) - quarter, quarter + 1)]
+      out.append(np.concatenate([codes[:quarter], middle, codes[len(codes) - quarter:]]))
+    return out
+
+  def predict(self, motion: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Joints of the motion continued: the first 20% of ``motion`` is what the model sees."""
+    codes = self.codes_of(motion)
+    keep = max(int(len(codes) * 0.2), 1)
+    return F.features_to_joints(self.features(self.predict_codes([codes[:keep]], seed)[0]))
+
+  def inbetween(self, motion: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Joints of the motion with its middle half generated from the first and last quarter."""
+    codes = self.codes_of(motion)
+    if len(codes) < 4:
+      raise InputError(f"in-betweening needs at least 16 frames (4 tokens), got "
+                       f"{4 * len(codes)}")
+    return F.features_to_joints(self.features(self.inbetween_codes([codes], seed)[0]))
+
+  def chat(self, instruction: str, motion: np.ndarray | None = None, seed: int = 0):
+    """A free-form instruction; ``<motion>`` in it stands for ``motion``'s tokens.
+
+    Returns (text without motion tokens, joints of the motion in the answer or None).
+    """
+    instruction = " ".join(str(instruction).split())
+    if not instruction:
+      raise InputError("the instruction is empty")
+    if motion is not None:
+      if "<motion>" not in instruction:
+        instruction += " <motion>"
+      instruction = instruction.replace("<motion>",
+                                        self.vocab.motion_string(self.codes_of(motion)))
+    elif "<motion>" in instruction:
+      raise InputError("the instruction mentions <motion> but no --motion file was given")
+    ids = self.encode_prompts([instruction])
+    tokens, _ = decoding.sample(self.model, self.params, jnp.asarray(ids),
+                                jax.random.PRNGKey(seed),
+                                max_decode_length=self.config.data.targets_length,
+                                temperature=1.0, top_k=50, eos_id=self.vocab.eos_id)
+    row = np.asarray(tokens[0]).tolist()
+    codes = [t - self.vocab.motion_offset for t in row
+             if self.vocab.motion_offset <= t < self.vocab.motion_start_id]
+    text_ids = [t for t in row if t < self.vocab.text_size]
+    joints = F.features_to_joints(self.features(codes)) if codes else None
+    return self.vocab.decode(text_ids).strip(), joints

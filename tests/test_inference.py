@@ -56,6 +56,6 @@ def test_bad_inputs_are_clear_errors(run, tmp_path, capsys):
   bad = str(tmp_path / "bad.npy")
   np.save(bad, np.zeros((30, 7), np.float32))
   assert cli.main(["caption", bad, "--workdir", run["lm"]]) == 2
-  assert "expected features [T, 263] or joints [T, J, 3]" in capsys.readouterr().err
+  assert "expected features [T, 263] or joints [T, 22, 3]" in capsys.readouterr().err
   assert cli.main(["generate", "walk", "--workdir", run["lm"], "--out", "x.txt"]) == 2
   assert "expected a .gif, .mp4 or .npy" in capsys.readouterr().err

@@ -68,8 +68,9 @@ class T5Task:
 
   def __init__(self, config: T5Config, batch_fn: Callable[[int], dict], z_loss: float = 1e-4,
                label_smoothing: float = 0.0, init_params=None,
-               eval_batches: list[dict] | None = None):
+               eval_batches: list[dict] | None = None, seqio_evaluator=None):
     self.model = Transformer(config)
+    self.seqio_evaluator = seqio_evaluator  # params -> {name: value}, e.g. PeriodicEvaluator
     self.batch_fn = batch_fn
     self.z_loss, self.label_smoothing = z_loss, label_smoothing
     self.init_params = init_params
@@ -97,12 +98,16 @@ class T5Task:
     return partitioning.mesh_shardings(mesh, specs)
 
   def evaluate(self, params, extra) -> dict:
-    """Cross-entropy (without z-loss) and token accuracy on the fixed validation batches."""
-    if not self.eval_batches:
-      return {}
-    scores = [jax.device_get(self._eval_loss(params, b)) for b in self.eval_batches]
-    tokens = sum(float(s["target_tokens"]) for s in scores)
-    return {"validation_loss": sum(float(s["loss"]) * float(s["target_tokens"])
-                                   for s in scores) / tokens,
-            "validation_accuracy": sum(float(s["accuracy"]) * float(s["target_tokens"])
-                                       for s in scores) / tokens}
+    """Cross-entropy (without z-loss) and token accuracy on the fixed validation batches,
+    then the seqio evaluator's task metrics when one is set."""
+    report = {}
+    if self.eval_batches:
+      scores = [jax.device_get(self._eval_loss(params, b)) for b in self.eval_batches]
+      tokens = sum(float(s["target_tokens"]) for s in scores)
+      report = {"validation_loss": sum(float(s["loss"]) * float(s["target_tokens"])
+                                       for s in scores) / tokens,
+                "validation_accuracy": sum(float(s["accuracy"]) * float(s["target_tokens"])
+                                           for s in scores) / tokens}
+    if self.seqio_evaluator is not None:
+      report.update(self.seqio_evaluator(params))
+    return report

@@ -1,0 +1,212 @@
+"""Caption metrics: corpus BLEU@1/@4, ROUGE-L, CIDEr and BERTScore, written here from their papers.
+
+All take ``predictions: list[str]`` and ``references: list[list[str]]`` (several captions per
+motion) and return percentages, as MotionGPT's tables do.
+- BLEU (Papineni et al. 2002): corpus-level clipped n-gram precisions, geometric mean of
+  orders 1..N, brevity penalty against the closest reference length. No smoothing.
+- ROUGE-L (Lin 2004): longest common subsequence F1 per caption, best reference, averaged.
+- CIDEr (Vedantam et al. 2015, the coco-caption ``Cider`` variant): tf-idf n-gram vectors
+  (n = 1..4, document frequency over the reference sets), cosine similarity averaged over
+  references and orders, times 10.
+- BERTScore (Zhang et al. 2020): greedy cosine matching of contextual token embeddings, F1,
+  optionally idf-weighted and rescaled by a baseline. The embedder is a local model; the
+  paper's figures use roberta-large, whose numbers ours do not equal.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import re
+from typing import Callable, Sequence
+
+import numpy as np
+
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def words(text: str) -> list[str]:
+  """Lower-cased words without punctuation: the tokenisation every metric here uses."""
+  return WORD.findall(text.lower())
+
+
+def ngrams(tokens: Sequence[str], n: int) -> collections.Counter:
+  return collections.Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _check(predictions, references):
+  if len(predictions) != len(references):
+    raise ValueError(f"{len(predictions)} predictions but {len(references)} reference sets")
+  if not predictions:
+    raise ValueError("no captions to score")
+  for i, refs in enumerate(references):
+    if isinstance(refs, str) or not refs:
+      raise ValueError(f"references[{i}] must be a non-empty list of captions")
+
+
+def bleu(predictions: Sequence[str], references: Sequence[Sequence[str]],
+         max_order: int = 4) -> float:
+  _check(predictions, references)
+  matches, totals = np.zeros(max_order), np.zeros(max_order)
+  hyp_len = ref_len = 0
+  for pred, refs in zip(predictions, references):
+    hyp, ref_tokens = words(pred), [words(r) for r in refs]
+    hyp_len += len(hyp)
+    # closest reference length, the shorter one on ties
+    ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in ref_tokens)[1]
+    for n in range(1, max_order + 1):
+      counts = ngrams(hyp, n)
+      best = collections.Counter()
+      for r in ref_tokens:
+        best |= ngrams(r, n)
+      matches[n - 1] += sum(min(c, best[g]) for g, c in counts.items())
+      totals[n - 1] += max(len(hyp) - n + 1, 0)
+  if np.any(matches == 0):
+    return 0.0
+  log_precision = np.mean(np.log(matches / totals))
+  brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / max(hyp_len, 1))
+  return float(100 * brevity * math.exp(log_precision))
+
+
+def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
+  row = [0] * (len(b) + 1)
+  for x in a:
+    previous = 0
+    for j, y in enumerate(b):
+      current = row[j + 1]
+      row[j + 1] = previous + 1 if x == y else max(row[j + 1], row[j])
+      previous = current
+  return row[-1]
+
+
+def rouge_l(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+  _check(predictions, references)
+  scores = []
+  for pred, refs in zip(predictions, references):
+    hyp, best = words(pred), 0.0
+    for ref in refs:
+      r = words(ref)
+      common = _lcs(hyp, r)
+      if common:
+        precision, recall = common / len(hyp), common / len(r)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    scores.append(best)
+  return float(100 * np.mean(scores))
+
+
+def cider(predictions: Sequence[str], references: Sequence[Sequence[str]],
+          max_order: int = 4) -> float:
+  _check(predictions, references)
+  refs_ngrams = [[[ngrams(words(r), n) for n in range(1, max_order + 1)] for r in refs]
+                 for refs in references]
+  document_frequency = collections.Counter()
+  for refs in refs_ngrams:
+    document_frequency.update({g for ref in refs for counts in ref for g in counts})
+  log_documents = math.log(len(references))
+
+  def vector(counts_by_order):
+    vecs, norms = [], []
+    for counts in counts_by_order:
+      v = {g: c * (log_documents - math.log(max(1.0, document_frequency[g])))
+           for g, c in counts.items()}
+      vecs.append(v)
+      norms.append(math.sqrt(sum(x * x for x in v.values())))
+    return vecs, norms
+
+  scores = []
+  for pred, refs in zip(predictions, refs_ngrams):
+    hyp = words(pred)
+    hyp_vec, hyp_norm = vector([ngrams(hyp, n) for n in range(1, max_order + 1)])
+    total = np.zeros(max_order)
+    for ref in refs:
+      ref_vec, ref_norm = vector(ref)
+      for n in range(max_order):
+        dot = sum(x * ref_vec[n].get(g, 0.0) for g, x in hyp_vec[n].items())
+        if hyp_norm[n] and ref_norm[n]:
+          total[n] += dot / (hyp_norm[n] * ref_norm[n])
+    scores.append(10.0 * total.mean() / len(refs))
+  return float(100 * np.mean(scores))
+
+
+# An embedder maps captions to one [tokens, D] array of contextual embeddings each.
+Embedder = Callable[[Sequence[str]], list]
+
+
+def bert_score(predictions: Sequence[str], references: Sequence[Sequence[str]],
+               embed: Embedder, idf: bool = False, baseline: float | None = None) -> float:
+  """BERTScore F1 (best reference per caption), in percent.
+
+  ``idf`` weights reference and candidate tokens by the inverse document frequency of the
+  tokens' ids among the references, as the paper does; ``embed`` then returns pairs
+  (embeddings [L, D], token ids [L]). ``baseline`` rescales F1 to (F1 - b) / (1 - b).
+  """
+  _check(predictions, references)
+  flat_refs = [r for refs in references for r in refs]
+  pred_out, ref_out = list(embed(list(predictions))), list(embed(flat_refs))
+
+  def split(out):
+    return (out, None) if not isinstance(out, tuple) else out
+
+  weights = None
+  if idf:
+    document_frequency = collections.Counter()
+    for out in ref_out:
+      document_frequency.update(set(np.asarray(split(out)[1]).tolist()))
+    m = len(ref_out)
+    weights = lambda ids: np.array([math.log((m + 1) / (document_frequency[i] + 1))  # noqa: E731
+                                    for i in np.asarray(ids).tolist()])
+
+  def f1(cand, ref):
+    (c, c_ids), (r, r_ids) = split(cand), split(ref)
+    c = c / np.linalg.norm(c, axis=1, keepdims=True)
+    r = r / np.linalg.norm(r, axis=1, keepdims=True)
+    sim = c @ r.T
+    wc = weights(c_ids) if weights else np.ones(len(c))
+    wr = weights(r_ids) if weights else np.ones(len(r))
+    precision = (sim.max(1) * wc).sum() / max(wc.sum(), 1e-12)
+    recall = (sim.max(0) * wr).sum() / max(wr.sum(), 1e-12)
+    score = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return score if baseline is None else (score - baseline) / (1 - baseline)
+
+  scores, k = [], 0
+  for cand, refs in zip(pred_out, references):
+    scores.append(max(f1(cand, ref_out[k + j]) for j in range(len(refs))))
+    k += len(refs)
+  return float(100 * np.mean(scores))
+
+
+def transformers_embedder(model_dir: str, layer: int | None = None,
+                          with_ids: bool = False) -> Embedder:
+  """Token embeddings from a local Hugging Face encoder folder (needs torch + transformers).
+
+  ``layer`` picks a hidden layer (default: the last); [CLS]/[SEP]-style special tokens are
+  dropped, as BERTScore does.
+  """
+  import os
+  if not os.path.isdir(model_dir):
+    raise FileNotFoundError(f"{model_dir}: no such model folder (a local Hugging Face "
+                            f"encoder, e.g. a MiniLM or roberta-large download)")
+  try:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+  except ImportError as e:
+    raise ImportError(f"BERTScore needs torch and transformers ({e}); "
+                      f"pip install 'motiongpt-jax[bench]'") from None
+  tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+  model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
+
+  def embed(texts):
+    out = []
+    for start in range(0, len(texts), 64):
+      batch = tokenizer(list(texts[start:start + 64]), return_tensors="pt", padding=True,
+                        truncation=True, return_special_tokens_mask=True)
+      special = batch.pop("special_tokens_mask").numpy().astype(bool)
+      with torch.no_grad():
+        hidden = model(**batch, output_hidden_states=True).hidden_states
+      states = hidden[-1 if layer is None else layer].numpy()
+      mask = batch["attention_mask"].numpy().astype(bool) & ~special
+      ids = batch["input_ids"].numpy()
+      for s, m, i in zip(states, mask, ids):
+        out.append((s[m], i[m]) if with_ids else s[m])
+    return out
+  return embed

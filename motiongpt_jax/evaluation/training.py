@@ -1,0 +1,143 @@
+"""Training the text-motion evaluator with the shared trainer (contrastive, Guo et al.)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from motiongpt_jax.data import humanml3d
+from motiongpt_jax.evaluation import evaluator as E
+from motiongpt_jax.evaluation import metrics
+from motiongpt_jax.evaluation import words as W
+
+
+class CaptionedMotions:
+  """Batches of (caption, motion crop) pairs; ``batch(s)`` is a pure function of (seed, s).
+
+  As the reference's loader: one random caption per motion, the length rounded down to a
+  multiple of 4 (one unit shorter a third of the time), a random crop of that length,
+  zero padding to ``max_frames``.
+  """
+
+  def __init__(self, samples: list[humanml3d.Sample], vocab: W.WordVocabulary,
+               batch_size: int, max_frames: int, seed: int):
+    self.samples = [s for s in samples if len(s.motion) >= 2 * E.UNIT_LENGTH]
+    if not self.samples:
+      raise humanml3d.DataError("no captioned motion of at least 8 frames to train on")
+    self.vocab, self.batch_size, self.max_frames, self.seed = vocab, batch_size, max_frames, \
+        seed
+    self.feature_dim = self.samples[0].motion.shape[1]
+
+  @functools.lru_cache(maxsize=4)
+  def _order(self, epoch: int) -> np.ndarray:
+    return np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.samples))
+
+  def batch(self, step: int) -> dict:
+    n = len(self.samples)
+    rng = np.random.default_rng([self.seed, 1, step])
+    motion = np.zeros((self.batch_size, self.max_frames, self.feature_dim), np.float32)
+    lengths = np.zeros(self.batch_size, np.int32)
+    tokens = []
+    for j in range(self.batch_size):
+      position = step * self.batch_size + j
+      sample = self.samples[self._order(position // n)[position % n]]
+      tokens.append(sample.captions[rng.integers(len(sample.captions))].tokens)
+      units = min(len(sample.motion), self.max_frames) // E.UNIT_LENGTH
+      if units > 2 and rng.random() < 1 / 3:
+        units -= 1
+      length = units * E.UNIT_LENGTH
+      start = rng.integers(0, len(sample.motion) - length + 1)
+      motion[j, :length] = sample.motion[start:start + length]
+      lengths[j] = length
+    words, pos, text_lengths = self.vocab.encode_batch(tokens)
+    return {"words": words, "pos": pos, "text_lengths": text_lengths, "motion": motion,
+            "motion_lengths": lengths}
+
+
+class EvaluatorTask:
+  """The evaluator as a ``TrainTask``; ``evaluate`` reports validation R-precision."""
+
+  def __init__(self, config, model_config: E.EvaluatorConfig, batches: CaptionedMotions,
+               eval_samples: list[humanml3d.Sample], mean, std, tagger: W.Tagger):
+    self.config, self.model_config, self.batches = config, model_config, batches
+    self.model = E.TextMotionEvaluator(model_config)
+    self.eval_samples, self.mean, self.std, self.tagger = eval_samples, mean, std, tagger
+
+  def init(self, key):
+    return E.init_params(self.model_config, key), {}
+
+  def loss_fn(self, params, extra, batch, key):
+    dropout_key, shift_key = jax.random.split(key)
+    text, motion = self.model.apply(
+        {"params": params}, batch["words"], batch["pos"], batch["text_lengths"],
+        batch["motion"], batch["motion_lengths"], train=True, rngs={"dropout": dropout_key})
+    shift = jax.random.randint(shift_key, (), 1, text.shape[0])
+    loss, (positive, negative) = E.contrastive_loss(text, motion, shift,
+                                                    self.config.loss.margin)
+    return loss, (extra, {"positive": positive, "negative": negative})
+
+  def batch(self, step: int) -> dict:
+    return self.batches.batch(step)
+
+  def param_shardings(self, mesh, abstract_params):
+    return None
+
+  def evaluate(self, params, extra) -> dict:
+    if len(self.eval_samples) < 32:
+      return {}
+    evaluator = self.as_evaluator(params)
+    return validation_report(evaluator, self.eval_samples)
+
+  def as_evaluator(self, params) -> E.Evaluator:
+    return E.Evaluator(self.model_config, params, self.batches.vocab, self.tagger,
+                       self.mean, self.std, self.config.data.max_frames)
+
+
+def validation_report(evaluator: E.Evaluator, samples) -> dict:
+  """R-precision and matching score of real (caption, motion) pairs; motions un-normalised."""
+  text = evaluator.embed_texts([s.captions[0].tokens for s in samples])
+  motion = evaluator.embed_motions([s.motion for s in samples])
+  top, matching = metrics.r_precision(text, motion)
+  return {"r_precision_top1": float(top[0]), "r_precision_top3": float(top[2]),
+          "matching_score": float(matching)}
+
+
+def load_training_samples(data: str):
+  """(train samples normalised by the data's Mean/Std, val samples un-normalised, mean, std)."""
+  kind = humanml3d.detect_kind(data)
+  mean, std = humanml3d.load_mean_std(data, humanml3d.SPECS[kind])
+  train = humanml3d.read_split(data, "train", kind=kind)
+  val = humanml3d.read_split(data, "val", kind=kind, normalize=False, include_spans=False)
+  return train, val, mean, std
+
+
+def build_task(config, data: str) -> EvaluatorTask:
+  train, val, mean, std = load_training_samples(data)
+  vocab = W.WordVocabulary.from_captions((c.tokens for s in train for c in s.captions),
+                                         config.data.min_word_count)
+  tagger = W.Tagger.from_captions((c.text, c.tokens) for s in train for c in s.captions)
+  model_config = E.EvaluatorConfig(feature_dim=int(mean.shape[0]), vocab_size=vocab.size,
+                                   **config.model.to_dict())
+  batches = CaptionedMotions(train, vocab, config.train.batch_size, config.data.max_frames,
+                             config.train.seed)
+  return EvaluatorTask(config, model_config, batches, val, mean, std, tagger)
+
+
+def train_evaluator(config_spec: str, overrides: list[str], data: str, workdir: str):
+  """Trains (or resumes) an evaluator in ``workdir``; returns the TrainResult."""
+  import os
+  from motiongpt_jax import config_utils
+  from motiongpt_jax.train import trainer
+  config = config_utils.load_config(config_spec, overrides)
+  task = build_task(config, data)
+  with config.unlocked():
+    config.data.path = os.path.abspath(data)
+  os.makedirs(workdir, exist_ok=True)
+  config_utils.save_config(config, os.path.join(workdir, "config.json"))
+  task.as_evaluator(None).save(workdir)
+  print(f"evaluator {config.variant}: {len(task.batches.samples)} training pairs, "
+        f"{task.batches.vocab.size} words, {len(task.eval_samples)} validation motions")
+  return trainer.train(task, config.train, workdir)

@@ -1,0 +1,181 @@
+"""The Guo et al. evaluator: PyTorch parity of the converted official format, safe loading,
+word handling, and a tiny evaluator that learns to match captions to motions."""
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from motiongpt_jax import cli
+from motiongpt_jax.evaluation import evaluator as E
+from motiongpt_jax.evaluation import words as W
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
+
+
+class TorchSequence(nn.Module):
+  """The reference's BiGRU encoders, as their state-dict names describe them."""
+
+  def __init__(self, input_size, hidden, output, pos_size=None):
+    super().__init__()
+    if pos_size:
+      self.pos_emb = nn.Linear(pos_size, input_size)
+    self.input_emb = nn.Linear(input_size, hidden)
+    self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
+    self.output_net = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.LayerNorm(hidden),
+                                    nn.LeakyReLU(0.2), nn.Linear(hidden, output))
+    self.hidden = nn.Parameter(torch.randn(2, 1, hidden))
+
+  def forward(self, x, lengths, pos=None):
+    if pos is not None:
+      x = x + self.pos_emb(pos)
+    x = self.input_emb(x)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    _, last = self.gru(packed, self.hidden.repeat(1, x.shape[0], 1))
+    return self.output_net(torch.cat([last[0], last[1]], -1))
+
+
+class TorchMovement(nn.Module):
+  def __init__(self, d, hidden, latent):
+    super().__init__()
+    self.main = nn.Sequential(nn.Conv1d(d, hidden, 4, 2, 1), nn.Dropout(0.2), nn.LeakyReLU(0.2),
+                              nn.Conv1d(hidden, latent, 4, 2, 1), nn.Dropout(0.2),
+                              nn.LeakyReLU(0.2))
+    self.out_net = nn.Linear(latent, latent)
+
+  def forward(self, x):
+    return self.out_net(self.main(x.permute(0, 2, 1)).permute(0, 2, 1))
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory, synth_dir):
+  """A fake official evaluator (random weights, small sizes) in the reference's file layout."""
+  torch.manual_seed(0)
+  root = tmp_path_factory.mktemp("official")
+  d, word = 263, 12
+  movement = TorchMovement(d - 4, 16, 20).eval()
+  text = TorchSequence(word, 24, 8, pos_size=len(W.POS)).eval()
+  motion = TorchSequence(20, 28, 8).eval()
+  torch.save({"movement_encoder": movement.state_dict(), "text_encoder": text.state_dict(),
+              "motion_encoder": motion.state_dict(), "epoch": 7}, root / "finest.tar")
+  glove = root / "glove"
+  glove.mkdir()
+  words = ["unk", "sos", "eos", "a", "person", "walk", "forward", "jump", "left"]
+  np.save(glove / "our_vab_data.npy", np.random.default_rng(0).normal(size=(len(words), word))
+          .astype(np.float32))
+  with open(glove / "our_vab_words.pkl", "wb") as f:
+    pickle.dump(words, f)
+  with open(glove / "our_vab_idx.pkl", "wb") as f:
+    pickle.dump({w: i for i, w in enumerate(words)}, f)
+  meta = root / "meta"
+  meta.mkdir()
+  rng = np.random.default_rng(1)
+  np.save(meta / "mean.npy", rng.normal(size=d).astype(np.float32))
+  np.save(meta / "std.npy", rng.uniform(0.5, 2, size=d).astype(np.float32))
+  out = str(root / "converted")
+  assert cli.main(["convert-evaluator", "--checkpoint", str(root / "finest.tar"), "--glove",
+                   str(glove), "--meta", str(meta), "--data", synth_dir, "--out", out]) == 0
+  return dict(root=root, out=out, movement=movement, text=text, motion=motion, meta=meta)
+
+
+def test_converted_official_evaluator_matches_pytorch(official):
+  evaluator = E.Evaluator.load(official["out"])
+  rng = np.random.default_rng(2)
+  motions = [rng.normal(size=(n, 263)).astype(np.float32) for n in (40, 64, 17, 100)]
+  ours = evaluator.embed_motions(motions)
+  mean, std = (np.load(official["meta"] / n) for n in ("mean.npy", "std.npy"))
+  with torch.no_grad():
+    for m, got in zip(motions, ours):
+      n = len(m) // 4 * 4
+      x = torch.zeros(1, 196, 263)  # the reference pads every motion to 196 frames
+      x[0, :n] = torch.tensor((m[:n] - mean) / std)
+      movements = official["movement"](x[..., :-4])
+      expected = official["motion"](movements, torch.tensor([n // 4]))[0].numpy()
+      np.testing.assert_allclose(got, expected, atol=2e-5)
+
+  captions = [["a/DET", "person/NOUN", "walk/VERB", "forward/ADV"],
+              ["a/DET", "person/NOUN", "jump/VERB", "to/ADP", "the/DET", "left/NOUN"]]
+  ours = evaluator.embed_texts(captions)
+  with torch.no_grad():
+    for tokens, got in zip(captions, ours):
+      ids, pos, length = evaluator.vocab.encode(tokens)
+      vectors = torch.tensor(evaluator.vocab.vectors[ids])[None]
+      expected = official["text"](vectors, torch.tensor([length]),
+                                  torch.tensor(pos)[None])[0].numpy()
+      np.testing.assert_allclose(got, expected, atol=2e-5)
+
+
+def test_word_encoding_follows_the_reference():
+  vocab = W.WordVocabulary(["unk", "sos", "eos", "person", "walk", "left", "slowly"], None,
+                           learned=True)
+  ids, pos, length = vocab.encode(["person/NOUN", "walk/VERB", "left/ADV", "zebra/NOUN",
+                                   "slowly/ADV"])
+  assert length == 7 and ids.shape == (22,) and pos.shape == (22, 15)
+  assert ids[:7].tolist() == [1, 3, 4, 5, 0, 6, 2]
+  assert [W.POS[i] for i in pos[:7].argmax(1)] == [
+      "OTHER", "NOUN", "Act_VIP", "Loc_VIP", "OTHER", "Desc_VIP", "OTHER"]
+  assert ids[7:].tolist() == [0] * 15  # unk padding
+  # captions longer than 20 tokens are cut to 20 (+ sos/eos)
+  assert vocab.encode(["walk/VERB"] * 30)[2] == 22
+
+
+def test_tagger_learns_surface_forms():
+  tagger = W.Tagger.from_captions([("A person walks left.", ["a/DET", "person/NOUN",
+                                                              "walk/VERB", "left/ADV"])])
+  assert tagger.tag("the person walks LEFT") == ["the/OTHER", "person/NOUN", "walk/VERB",
+                                                 "left/ADV"]
+
+
+def test_glove_pickles_with_code_are_refused(tmp_path):
+  class Evil:
+    def __reduce__(self):
+      return (os.system, ("echo pwned",))
+  np.save(tmp_path / "our_vab_data.npy", np.zeros((3, 4), np.float32))
+  with open(tmp_path / "our_vab_words.pkl", "wb") as f:
+    pickle.dump([Evil()], f)
+  with open(tmp_path / "our_vab_idx.pkl", "wb") as f:
+    pickle.dump({"unk": 0, "sos": 1, "eos": 2}, f)
+  with pytest.raises(W.WordError, match="refusing to load"):
+    W.WordVocabulary.from_glove(str(tmp_path))
+  os.remove(tmp_path / "our_vab_idx.pkl")
+  with pytest.raises(W.WordError, match="our_vab_idx.pkl: missing"):
+    W.WordVocabulary.from_glove(str(tmp_path))
+
+
+def test_official_checkpoint_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="finest.tar"):
+    E.read_official_checkpoint(str(tmp_path / "nope.tar"))
+  torch.save({"text_encoder": {}}, tmp_path / "partial.tar")
+  with pytest.raises(ValueError, match="missing \\['movement_encoder', 'motion_encoder'\\]"):
+    E.read_official_checkpoint(str(tmp_path / "partial.tar"))
+
+
+def test_contrastive_loss_by_hand():
+  import jax.numpy as jnp
+  text = jnp.array([[0.0, 0.0], [3.0, 4.0]])
+  motion = jnp.array([[0.0, 1.0], [3.0, 4.0]])
+  loss, (positive, negative) = E.contrastive_loss(text, motion, 1, margin=10.0)
+  # positives: squared distances 1 and 0; negatives: distances 5 and sqrt(9 + 9) vs margin 10
+  assert float(positive) == pytest.approx(0.5)
+  assert float(negative) == pytest.approx(((10 - 5) ** 2 + (10 - np.sqrt(18)) ** 2) / 2)
+
+
+def test_tiny_evaluator_learns_to_match(synth_dir, tmp_path):
+  workdir = str(tmp_path / "evaluator")
+  assert cli.main(["train-evaluator", "--workdir", workdir, "--data", synth_dir,
+                   "--config.train.steps=150", "--config.train.eval_every=0",
+                   "--config.train.log_every=50", "--config.train.batch_size=16"]) == 0
+  evaluator = E.Evaluator.load(workdir)
+  from motiongpt_jax.data import humanml3d
+  from motiongpt_jax.evaluation.training import validation_report
+  samples = humanml3d.read_split(synth_dir, "train", normalize=False, include_spans=False)[:64]
+  report = validation_report(evaluator, samples)
+  # chance is 3/32 for top-3
+  assert report["r_precision_top3"] > 0.4, report
+  # resuming a finished run is a no-op that still loads
+  assert cli.main(["train-evaluator", "--workdir", workdir, "--data", synth_dir,
+                   "--config.train.steps=150", "--config.train.eval_every=0",
+                   "--config.train.batch_size=16"]) == 0
