@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -682,8 +683,10 @@ def cmd_demo(args) -> int:
   header(11, "evaluating as in the paper (3 replications, MultiModality 32 x 10)")
   results = os.path.join(args.workdir, "eval")
   tables = evaluate_model(instruct, evaluator, results, data, "test",
-                          replications=1 if args.quick else 3, mm_captions=32,
-                          mm_repeats=10, m2m_replications=1 if args.quick else 2,
+                          replications=1 if args.quick else 3,
+                          mm_captions=8 if args.quick else 32,
+                          mm_repeats=4 if args.quick else 10,
+                          m2m_replications=1 if args.quick else 2,
                           limit=64 if args.quick else 0)
   steps.append(f"evaluation tables in {results}/results.md")
 
@@ -717,6 +720,12 @@ def cmd_demo(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog="motiongpt", description=__doc__.split("\n")[0])
+  group = parser.add_argument_group(
+      "multi-process runs", "join a jax.distributed run (TPU VM workers need none of these: "
+      "run_tpu.sh sets MOTIONGPT_DISTRIBUTED=auto)")
+  group.add_argument("--coordinator", help="HOST:PORT of process 0")
+  group.add_argument("--num-processes", type=int)
+  group.add_argument("--process-id", type=int)
   sub = parser.add_subparsers(dest="command", required=True)
 
   data = sub.add_parser("data", help="make, check and convert motion data sets")
@@ -896,7 +905,16 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+class _QuietSeqio(logging.Filter):
+  """Drops seqio's per-task advice to cache function datasets: our sources are in-memory
+  tables, and the warning would repeat once per task and batch pipeline."""
+
+  def filter(self, record):
+    return "uncached FunctionDataset" not in record.getMessage()
+
+
 def main(argv: list[str] | None = None) -> int:
+  logging.getLogger("absl").addFilter(_QuietSeqio())
   parser = build_parser()
   args, extra = parser.parse_known_args(argv)
   overrides = [a for a in extra if a.startswith("--config.")]
@@ -904,8 +922,10 @@ def main(argv: list[str] | None = None) -> int:
   if unknown or (overrides and not getattr(args, "takes_overrides", False)):
     parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
   args.overrides = overrides
+  from motiongpt_jax import distributed
   from motiongpt_jax.data.humanml3d import DataError
   try:
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     return args.func(args)
   except (DataError, FileNotFoundError, ValueError) as e:
     print(f"motiongpt: error: {e}", file=sys.stderr)

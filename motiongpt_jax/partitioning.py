@@ -80,11 +80,24 @@ def logical_to_mesh_spec(logical_axes, rules=LOGICAL_AXIS_RULES) -> P:
   return P(*spec)
 
 
-def shard_batch(mesh: Mesh, batch: dict) -> dict:
-  """Global arrays from this process's rows of a batch (the whole batch on one host)."""
+def shard_batch(mesh: Mesh, batch: dict, global_batch_size: int | None = None) -> dict:
+  """Global arrays from this process's rows of a batch.
+
+  A task may hand over either its process-local rows (SeqIO pipelines read one shard per
+  process) or the whole global batch (``global_batch_size`` rows, the same on every
+  process); in the latter case each process keeps its contiguous block of rows, which is
+  the block ``make_array_from_process_local_data`` expects from it.
+  """
   sharding = batch_sharding(mesh)
-  return jax.tree_util.tree_map(
-      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
+  count, index = jax.process_count(), jax.process_index()
+
+  def local(x):
+    x = np.asarray(x)
+    if count > 1 and global_batch_size and len(x) == global_batch_size:
+      rows = global_batch_size // count
+      x = x[index * rows:(index + 1) * rows]
+    return jax.make_array_from_process_local_data(sharding, x)
+  return jax.tree_util.tree_map(local, batch)
 
 
 def logical_specs(boxed_variables):

@@ -2,7 +2,6 @@
 argument errors."""
 
 import json
-import os
 
 import numpy as np
 import pytest

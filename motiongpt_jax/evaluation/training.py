@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from motiongpt_jax.data import humanml3d
@@ -77,7 +76,7 @@ class EvaluatorTask:
     shift = jax.random.randint(shift_key, (), 1, text.shape[0])
     loss, (positive, negative) = E.contrastive_loss(text, motion, shift,
                                                     self.config.loss.margin)
-    return loss, (extra, {"positive": positive, "negative": negative})
+    return loss, (extra, {"loss": loss, "positive": positive, "negative": negative})
 
   def batch(self, step: int) -> dict:
     return self.batches.batch(step)

@@ -96,6 +96,12 @@ class Checkpointer:
     metadata = self.manager.item_metadata(step)
     found = shapes_by_name(metadata)
     compare_shapes(shapes_by_name(abstract_state), found, where)
+    # Leaves without a sharding land on this process's first device, so a checkpoint
+    # written by a pod (or another mesh) restores on one machine.
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract_state = jax.tree_util.tree_map(
+        lambda x: x if getattr(x, "sharding", None) is not None else
+        jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=device), abstract_state)
     return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
 
   def close(self) -> None:

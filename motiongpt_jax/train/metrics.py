@@ -30,8 +30,13 @@ def _import_tensorflow_quietly():
 
 
 class MetricWriter:
+  """metrics.jsonl and TensorBoard events; in a multi-process run only process 0 writes."""
 
   def __init__(self, workdir: str, resume_step: int = 0):
+    import jax
+    self.active = jax.process_index() == 0
+    if not self.active:
+      return
     os.makedirs(workdir, exist_ok=True)
     self.jsonl = os.path.join(workdir, "metrics.jsonl")
     self._truncate_after(resume_step)
@@ -51,6 +56,8 @@ class MetricWriter:
     os.replace(tmp, self.jsonl)
 
   def write(self, step: int, scalars: dict) -> None:
+    if not self.active:
+      return
     scalars = {k: float(v) for k, v in scalars.items()}
     with open(self.jsonl, "a") as f:
       f.write(json.dumps({"step": step, **scalars}) + "\n")
@@ -60,7 +67,8 @@ class MetricWriter:
     self._writer.flush()
 
   def close(self) -> None:
-    self._writer.close()
+    if self.active:
+      self._writer.close()
 
 
 def read_metrics(workdir: str) -> list[dict]:

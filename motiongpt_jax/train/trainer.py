@@ -212,7 +212,7 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
     while step < tc.steps:
       if stop_after is not None and step - start_step >= stop_after:
         break
-      batch = partitioning.shard_batch(mesh, task.batch(step))
+      batch = partitioning.shard_batch(mesh, task.batch(step), tc.batch_size)
       state, metrics = train_step(state, batch, step_key(tc.seed, step))
       step += 1
       pending.append(metrics)
