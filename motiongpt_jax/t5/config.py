@@ -62,13 +62,15 @@ PRESETS: dict[str, T5Config] = {
                             num_encoder_layers=12, num_decoder_layers=12, **_V1_1),
     "t5_1_1_large": T5Config(emb_dim=1024, num_heads=16, head_dim=64, mlp_dim=2816,
                              num_encoder_layers=24, num_decoder_layers=24, **_V1_1),
+    "t5_1_1_xl": T5Config(emb_dim=2048, num_heads=32, head_dim=64, mlp_dim=5120,
+                          num_encoder_layers=24, num_decoder_layers=24, **_V1_1),
 }
 # Flan-T5 checkpoints share the v1.1 architecture.
 PRESETS.update({name.replace("t5_1_1", "flan_t5"): cfg for name, cfg in list(PRESETS.items())
                 if name.startswith("t5_1_1")})
 # Short names used by configs: small/base/large are the v1.1 (Flan-T5) shapes MotionGPT uses.
 PRESETS.update({"small": PRESETS["t5_1_1_small"], "base": PRESETS["t5_1_1_base"],
-                "large": PRESETS["t5_1_1_large"]})
+                "large": PRESETS["t5_1_1_large"], "xl": PRESETS["t5_1_1_xl"]})
 
 
 def get_preset(name: str, **overrides) -> T5Config:

@@ -94,6 +94,20 @@ def restore_run(workdir: str, tc, abstract_params, abstract_extra=None, step=Non
   return step, restored["params"], restored["extra"]
 
 
+def make_state_shardings(task: TrainTask, optimizer, mesh, abstract: "TrainState"):
+  """Shardings of the train state: the task's for parameters (or replicated), optimizer
+  moments following their parameter, scalars and extra state replicated."""
+  param_shardings = task.param_shardings(mesh, abstract.params)
+  if param_shardings is None:
+    return jax.tree_util.tree_map(lambda _: partitioning.replicated(mesh), abstract)
+  opt_shardings = optax.tree_map_params(
+      optimizer, lambda _, s: s, abstract.opt_state, param_shardings,
+      transform_non_params=lambda _: partitioning.replicated(mesh))
+  return TrainState(
+      partitioning.replicated(mesh), param_shardings, opt_shardings,
+      jax.tree_util.tree_map(lambda _: partitioning.replicated(mesh), abstract.extra))
+
+
 def step_key(seed: int, step) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 1), step)
 
@@ -171,17 +185,7 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
 
   init_key = jax.random.fold_in(jax.random.PRNGKey(tc.seed), 0)
   abstract = jax.eval_shape(init_state, init_key)
-  param_shardings = task.param_shardings(mesh, abstract.params)
-  if param_shardings is None:
-    state_shardings = jax.tree_util.tree_map(lambda _: partitioning.replicated(mesh), abstract)
-  else:
-    # Optimizer moments follow their parameter; scalars (counts) are replicated.
-    opt_shardings = optax.tree_map_params(
-        optimizer, lambda _, s: s, abstract.opt_state, param_shardings,
-        transform_non_params=lambda _: partitioning.replicated(mesh))
-    state_shardings = TrainState(
-        partitioning.replicated(mesh), param_shardings, opt_shardings,
-        jax.tree_util.tree_map(lambda _: partitioning.replicated(mesh), abstract.extra))
+  state_shardings = make_state_shardings(task, optimizer, mesh, abstract)
 
   checkpointer = Checkpointer(workdir, keep=tc.keep_checkpoints)
   resumed_from = checkpointer.latest_step()
