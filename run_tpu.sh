@@ -51,6 +51,7 @@ fi
 GCLOUD=(gcloud compute tpus tpu-vm)
 WHERE=(--zone "$ZONE")
 [[ -n "$PROJECT" ]] && WHERE+=(--project "$PROJECT")
+# shellcheck disable=SC2088  # the tilde is for the workers' shells to expand
 REMOTE_DIR='~/motiongpt-jax'
 ARCHIVE="/tmp/motiongpt-jax-$TPU.tar.gz"
 LOGS="logs/$TPU"

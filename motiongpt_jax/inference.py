@@ -52,8 +52,16 @@ def text_only_mask(vocab):
 
 class MotionGPT:
 
-  def __init__(self, config, t5_config, params, vocab, tokenizer, mean, std, templates):
-    self.config, self.t5_config, self.params = config, t5_config, params
+  def __init__(self, config, t5_config, params, vocab, tokenizer, mean, std, templates,
+               devices=None):
+    self.config, self.t5_config = config, t5_config
+    # Data-parallel decoding over this process's devices (all of them by default): the
+    # parameters are replicated, each batch of prompts is split along its rows.
+    devices = list(devices if devices is not None else jax.local_devices())
+    self.mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
+    self._rows = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec("data"))
+    self.params = jax.device_put(
+        params, jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec()))
     self.vocab, self.tokenizer, self.mean, self.std = vocab, tokenizer, mean, std
     self.templates = templates
     self.model = Transformer(t5_config.replace(dropout_rate=0.0))
@@ -63,7 +71,7 @@ class MotionGPT:
         np.pad(text_only_mask(vocab), (0, t5_config.vocab_size - vocab.vocab_size)))
 
   @classmethod
-  def load(cls, workdir: str) -> "MotionGPT":
+  def load(cls, workdir: str, devices=None) -> "MotionGPT":
     from motiongpt_jax.t5.training import load_run
     from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
     from tasks import pretraining
@@ -79,7 +87,7 @@ class MotionGPT:
     spec = humanml3d.SPECS[humanml3d.detect_kind(config.data.path)]
     mean, std = humanml3d.load_mean_std(config.data.path, spec)
     return cls(config, t5_config, params, vocab, tokenizer, mean, std,
-               load_templates())
+               load_templates(), devices)
 
   # ------------------------------------------------------------------ prompts and decoding
   def fill(self, template: str, **values) -> str:
@@ -110,16 +118,19 @@ class MotionGPT:
     for start in range(0, len(prompts), batch_size):
       chunk = prompts[start:start + batch_size]
       ids = self.encode_prompts(chunk)
-      if len(chunk) < batch_size and len(prompts) > batch_size:
-        ids = np.concatenate([ids, np.repeat(ids[-1:], batch_size - len(chunk), 0)])
+      rows = batch_size if len(prompts) > batch_size else len(chunk)
+      rows = -(-rows // self.mesh.size) * self.mesh.size  # whole rows per device
+      if len(ids) < rows:  # padding rows (repeats of the last prompt) keep shapes fixed
+        ids = np.concatenate([ids, np.repeat(ids[-1:], rows - len(ids), 0)])
+      ids = jax.device_put(ids, self._rows)
       key = jax.random.fold_in(jax.random.PRNGKey(seed), start)
       if motion:
-        tokens, _ = decoding.sample(self.model, self.params, jnp.asarray(ids), key,
+        tokens, _ = decoding.sample(self.model, self.params, ids, key,
                                     max_decode_length=max_length, temperature=temperature,
                                     top_k=top_k, eos_id=self.vocab.eos_id,
                                     logits_mask_fn=self._motion_mask)
       else:
-        tokens, _ = decoding.sample(self.model, self.params, jnp.asarray(ids), key,
+        tokens, _ = decoding.sample(self.model, self.params, ids, key,
                                     max_decode_length=max_length, eos_id=self.vocab.eos_id,
                                     logits_mask_fn=self._text_mask)
       outputs.extend(np.asarray(tokens)[:len(chunk)])
