@@ -33,12 +33,14 @@ sys.path.insert(0, REPO)
 
 # Chip figures (vendor specifications): dense bf16 peak FLOP/s and memory per device. A TPU
 # "v4-8" names TensorCores: 4 chips (v4 and v5p have 2 cores per chip, v5e one).
+# ``link``: interconnect bytes/s per device one way (ICI: v4 2,400, v5e 1,600, v5p 4,800
+# Gbit/s per chip; H100 NVLink 900 GB/s both ways).
 HARDWARE = {
-    "TPU v4-8": dict(devices=4, peak=275e12, memory=32 * 2**30),
-    "TPU v5e-16": dict(devices=16, peak=197e12, memory=16 * 2**30),
-    "TPU v5p-64": dict(devices=32, peak=459e12, memory=95 * 2**30),
-    "1x H100": dict(devices=1, peak=989e12, memory=80 * 10**9),
-    "8x H100": dict(devices=8, peak=989e12, memory=80 * 10**9),
+    "TPU v4-8": dict(devices=4, peak=275e12, memory=32 * 2**30, link=300e9),
+    "TPU v5e-16": dict(devices=16, peak=197e12, memory=16 * 2**30, link=200e9),
+    "TPU v5p-64": dict(devices=32, peak=459e12, memory=95 * 2**30, link=600e9),
+    "1x H100": dict(devices=1, peak=989e12, memory=80 * 10**9, link=450e9),
+    "8x H100": dict(devices=8, peak=989e12, memory=80 * 10**9, link=450e9),
 }
 MODELS = ("base", "large", "xl")
 VOCAB_ROWS = 32768
@@ -98,10 +100,15 @@ def project(args) -> list[dict]:
       examples_per_s = args.mfu * spec["peak"] * devices / flops
       tokens_per_s = examples_per_s * (args.inputs + args.targets)
       hours = lambda steps: steps * args.batch / examples_per_s / 3600  # noqa: E731
+      compute_ms = 1000 * args.batch / examples_per_s
+      # A ring all-reduce sends and receives about twice the gradient bytes (fp32) of a
+      # device's shard; nothing to reduce on a single data replica.
+      allreduce_ms = 0.0 if data == 1 else 1000 * 2 * 4 * counts["total"] / model / spec["link"]
       rows.append(dict(
           model=preset, params_m=counts["total"] / 1e6, hardware=hardware,
           mesh=f"{data} x {model}", state_gib=state / 2**30, act_gib=activations / 2**30,
-          fits=fits, tokens_per_s=tokens_per_s,
+          fits=fits, tokens_per_s=tokens_per_s, compute_ms=compute_ms,
+          allreduce_ms=allreduce_ms,
           pretrain_h=hours(args.pretrain_steps), instruct_h=hours(args.instruct_steps)))
   return rows
 
@@ -119,13 +126,15 @@ def main():
   print(f"assumptions: MFU {args.mfu}, global batch {args.batch}, {args.inputs} + "
         f"{args.targets} ids per example, {args.pretrain_steps} pre-training and "
         f"{args.instruct_steps} instruction steps, bf16 activations, fp32 AdamW state")
-  print(f"| model | params | hardware | mesh (data x model) | state GiB/dev | activations "
-        f"GiB/dev | tokens/s | pre-training h | instruction h |")
-  print("|---|---|---|---|---|---|---|---|---|")
+  print("| model | params | hardware | mesh (data x model) | state GiB/dev | activations "
+        "GiB/dev | step compute ms | gradient all-reduce ms | tokens/s | pre-training h | "
+        "instruction h |")
+  print("|---|---|---|---|---|---|---|---|---|---|---|")
   for r in project(args):
     note = "" if r["fits"] else " (does not fit: needs rematerialisation)"
     print(f"| {r['model']} | {r['params_m']:.0f}M | {r['hardware']} | {r['mesh']}{note} | "
-          f"{r['state_gib']:.2f} | {r['act_gib']:.2f} | {r['tokens_per_s']:,.0f} | "
+          f"{r['state_gib']:.2f} | {r['act_gib']:.2f} | {r['compute_ms']:.0f} | "
+          f"{r['allreduce_ms']:.0f} | {r['tokens_per_s']:,.0f} | "
           f"{r['pretrain_h']:.1f} | {r['instruct_h']:.1f} |")
 
 

@@ -319,8 +319,8 @@ def cmd_predict(args) -> int:
   motion = _load_motion(args.file)
   result = MotionGPT.load(args.workdir).predict(motion, seed=args.seed)
   seen = 4 * max(int(len(motion) // 4 * 0.2), 1)  # the tokens the model sees
-  outs = _write_motions([_input_joints(motion), result], args.out,
-                        ["input", f"first {seen} frames continued"])
+  shown = [result] if args.out.endswith(".npy") else [_input_joints(motion), result]
+  outs = _write_motions(shown, args.out, ["input", f"first {seen} frames continued"][-len(shown):])
   print(f"continued the first 20% of {args.file} to {len(result)} frames: {', '.join(outs)}")
   return 0
 
@@ -330,8 +330,8 @@ def cmd_inbetween(args) -> int:
   _check_out(args.out)
   motion = _load_motion(args.file)
   result = MotionGPT.load(args.workdir).inbetween(motion, seed=args.seed)
-  outs = _write_motions([_input_joints(motion), result], args.out,
-                        ["input", "middle half generated"])
+  shown = [result] if args.out.endswith(".npy") else [_input_joints(motion), result]
+  outs = _write_motions(shown, args.out, ["input", "middle half generated"][-len(shown):])
   print(f"filled the middle half of {args.file} ({len(result)} frames): {', '.join(outs)}")
   return 0
 
@@ -546,7 +546,7 @@ def tokenize(vqvae: str, data: str, out: str) -> dict:
 
 # Training budgets of the demo (steps), sized so the whole demo fits 20 minutes on 2 CPU
 # cores; --quick shrinks everything to a smoke test of the pipeline.
-DEMO_STEPS = {"vqvae": 1500, "pretrain": 300, "instruct": 2000, "evaluator": 600}
+DEMO_STEPS = {"vqvae": 1500, "pretrain": 300, "instruct": 2700, "evaluator": 600}
 # The tiny T5's motion distribution is broad; the demo samples at temperature 0.5 (top-k 50
 # as the paper). `motiongpt eval` defaults to the paper's temperature 1.
 DEMO_TEMPERATURE = 0.5

@@ -23,6 +23,12 @@ from motiongpt_jax.t5 import decoding
 from motiongpt_jax.t5.network import Transformer
 
 
+def splice(real: np.ndarray, generated: np.ndarray, first: int) -> np.ndarray:
+  """The real feature frames before ``first``, then the generated ones. Features carry the
+  root as local velocities, so the generated frames continue from where the real ones end."""
+  return np.concatenate([real[:first], generated[first:]])
+
+
 class InputError(ValueError):
   """A prompt or motion file the model cannot take; the message says why."""
 
@@ -246,19 +252,28 @@ class MotionGPT:
       out.append(np.concatenate([codes[:quarter], middle, codes[len(codes) - quarter:]]))
     return out
 
-  def predict(self, motion: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Joints of the motion continued: the first 20% of ``motion`` is what the model sees."""
+  def _features_of(self, motion: np.ndarray) -> np.ndarray:
+    motion = np.asarray(motion, np.float32)
+    return F.joints_to_features(motion) if motion.ndim == 3 else motion
+
+  def predict(self, motion: np.ndarray, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+    """Joints of the motion continued: the model sees the first 20% of ``motion``'s tokens;
+    those frames are returned as given, the generated ones follow on from them."""
     codes = self.codes_of(motion)
     keep = max(int(len(codes) * 0.2), 1)
-    return F.features_to_joints(self.features(self.predict_codes([codes[:keep]], seed)[0]))
+    whole = self.features(self.predict_codes([codes[:keep]], seed,
+                                             temperature=temperature)[0])
+    return F.features_to_joints(splice(self._features_of(motion), whole, 4 * keep))
 
-  def inbetween(self, motion: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Joints of the motion with its middle half generated from the first and last quarter."""
+  def inbetween(self, motion: np.ndarray, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
+    """Joints of the motion with its middle half generated from the first and last quarter
+    (the first quarter's frames as given)."""
     codes = self.codes_of(motion)
     if len(codes) < 4:
       raise InputError(f"in-betweening needs at least 16 frames (4 tokens), got "
                        f"{4 * len(codes)}")
-    return F.features_to_joints(self.features(self.inbetween_codes([codes], seed)[0]))
+    whole = self.features(self.inbetween_codes([codes], seed, temperature=temperature)[0])
+    return F.features_to_joints(splice(self._features_of(motion), whole, 4 * (len(codes) // 4)))
 
   def chat(self, instruction: str, motion: np.ndarray | None = None, seed: int = 0):
     """A free-form instruction; ``<motion>`` in it stands for ``motion``'s tokens.

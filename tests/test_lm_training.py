@@ -32,6 +32,10 @@ def test_pretraining_learns_and_instruction_tuning_starts_from_it(token_data, tm
   # (the fixture's motion tokens are random, so only the text side can be learnt)
   assert losses[-1] < 0.75 * losses[0], losses
   assert any("eval/validation_loss" in r for r in rows)
+  # the seqio.Evaluator ran the configured _eval tasks through their metric functions
+  evaluated = [r for r in rows if "eval/t2m_caption_eval/motion_token_accuracy" in r]
+  assert evaluated and 0 <= evaluated[-1]["eval/m2t_caption_eval/caption_unigram_f1"] <= 100
+  assert "eval/t2t_caption_to_frames_eval/length_abs_error" in evaluated[-1]
   t5 = json.load(open(os.path.join(pre, "t5_config.json")))
   assert t5["vocab_size"] % 128 == 0 and t5["real_vocab_size"] <= t5["vocab_size"]
   inst = str(tmp_path / "inst")

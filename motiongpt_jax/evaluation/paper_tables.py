@@ -26,6 +26,7 @@ import numpy as np
 from motiongpt_jax.data import humanml3d
 from motiongpt_jax.evaluation import metrics as M
 from motiongpt_jax.evaluation import text_metrics as TM
+from motiongpt_jax.inference import splice
 from motiongpt_jax.motion import features as F
 
 UNIT = 4
@@ -132,12 +133,6 @@ def motion_to_text(model, evaluator, samples: list[humanml3d.Sample],
   log(f"  motion-to-text: BLEU@4 {table['MotionGPT']['BLEU@4'][0]:.2f} vs random caption "
       f"{table['Random caption']['BLEU@4'][0]:.2f}")
   return table
-
-
-def splice(real: np.ndarray, generated: np.ndarray, first: int) -> np.ndarray:
-  """The real frames before ``first``, then the generated ones (features: the root is
-  integrated from local velocities, so the continuation starts where the real motion is)."""
-  return np.concatenate([real[:first], generated[first:]])
 
 
 def span_errors(real: np.ndarray, generated: np.ndarray, first: int, last: int):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import numpy as np
 
-from motiongpt_jax.data import humanml3d
+from motiongpt_jax.data import humanml3d, order
 from motiongpt_jax.evaluation import evaluator as E
 from motiongpt_jax.evaluation import metrics
 from motiongpt_jax.evaluation import words as W
@@ -30,10 +28,6 @@ class CaptionedMotions:
         seed
     self.feature_dim = self.samples[0].motion.shape[1]
 
-  @functools.lru_cache(maxsize=4)
-  def _order(self, epoch: int) -> np.ndarray:
-    return np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.samples))
-
   def batch(self, step: int) -> dict:
     n = len(self.samples)
     rng = np.random.default_rng([self.seed, 1, step])
@@ -42,7 +36,7 @@ class CaptionedMotions:
     tokens = []
     for j in range(self.batch_size):
       position = step * self.batch_size + j
-      sample = self.samples[self._order(position // n)[position % n]]
+      sample = self.samples[order.item_at(position, n, self.seed)]
       tokens.append(sample.captions[rng.integers(len(sample.captions))].tokens)
       units = min(len(sample.motion), self.max_frames) // E.UNIT_LENGTH
       if units > 2 and rng.random() < 1 / 3:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from motiongpt_jax.data import humanml3d
+from motiongpt_jax.data import humanml3d, order
 from motiongpt_jax.motion import features as F
 from motiongpt_jax.vqvae import model as vq_model
 from motiongpt_jax.vqvae import quantizer
@@ -30,17 +28,13 @@ class MotionWindows:
                                 f"needs; lower --config.data.window")
     self.window, self.batch_size, self.seed = window, batch_size, seed
 
-  @functools.lru_cache(maxsize=4)
-  def _order(self, epoch: int) -> np.ndarray:
-    return np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.motions))
-
   def batch(self, step: int) -> dict:
     n = len(self.motions)
     rng = np.random.default_rng([self.seed, 1, step])
     rows = []
     for j in range(self.batch_size):
       position = step * self.batch_size + j
-      motion = self.motions[self._order(position // n)[position % n]]
+      motion = self.motions[order.item_at(position, n, self.seed)]
       start = rng.integers(0, len(motion) - self.window + 1)
       rows.append(motion[start:start + self.window])
     return {"motion": np.stack(rows).astype(np.float32)}
