@@ -140,7 +140,14 @@ def main():
     for devices in [int(d) for d in args.devices.split(",")]:
       model = 1
       while model <= devices:
-        row = measure(preset, devices, model, args)
+        from motiongpt_jax.partitioning import MeshError
+        try:
+          row = measure(preset, devices, model, args)
+        except MeshError as e:  # e.g. 4 heads over an 8-way 'model' axis
+          print(f"{preset:7} {devices:7d} {devices // model:>5d} x {model:<2d} "
+                f"{'-':>9}  does not divide: {str(e).split(';')[0].split(': ')[-1]}")
+          model *= 2
+          continue
         rows.append(row)
         ops = ", ".join(f"{op} {c[0]}" for op, c in row["collectives"].items()) or "none"
         print(f"{preset:7} {devices:7d} {row['data']:>5d} x {row['model']:<2d} "

@@ -655,33 +655,25 @@ def cmd_demo(args) -> int:
                                        captions_only=False, motion_codes=meta["num_codes"]))
   steps.append(f"trained the text vocabulary {spm}")
 
-  header(8, f"pre-training the tiny T5 on motiongpt_pretrain in {pretrain}")
-  result = train_lm("configs/t5_pretrain.py:tiny",
-                    [f"--config.train.steps={budget['pretrain']}",
-                     f"--config.train.eval_every={budget['pretrain']}",
-                     f"--config.train.checkpoint_every={budget['pretrain']}"], data, pretrain)
-  if result.preempted:
-    return 143
-  steps.append(f"pre-trained the T5 to step {result.step} ({result.seconds:.0f}s this run)")
-  header(9, f"instruction-tuning it on motiongpt_instruct_core in {instruct}")
-  result = train_lm("configs/t5_instruct.py:tiny",
-                    [f"--config.train.steps={budget['instruct']}",
-                     f"--config.train.eval_every={budget['instruct']}",
-                     f"--config.train.checkpoint_every={max(budget['instruct'] // 3, 1)}",
-                     f"--config.init_from={os.path.abspath(pretrain)}"], data, instruct)
-  if result.preempted:
-    return 143
-  steps.append(f"instruction-tuned the T5 to step {result.step} ({result.seconds:.0f}s this run)")
-  header(10, f"training the text-motion evaluator in {evaluator}")
   from motiongpt_jax.evaluation.training import train_evaluator
-  result = train_evaluator("configs/evaluator.py:tiny",
-                           [f"--config.train.steps={budget['evaluator']}",
-                            f"--config.train.eval_every={budget['evaluator']}",
-                            f"--config.train.checkpoint_every={budget['evaluator']}"],
-                           data, evaluator)
-  if result.preempted:
-    return 143
-  steps.append(f"trained the evaluator to step {result.step} ({result.seconds:.0f}s this run)")
+  stages = (
+      (8, f"pre-training the tiny T5 on motiongpt_pretrain in {pretrain}", "pre-trained the T5",
+       train_lm, "configs/t5_pretrain.py:tiny", "pretrain", [], pretrain),
+      (9, f"instruction-tuning it on motiongpt_instruct_core in {instruct}",
+       "instruction-tuned the T5", train_lm, "configs/t5_instruct.py:tiny", "instruct",
+       [f"--config.init_from={os.path.abspath(pretrain)}"], instruct),
+      (10, f"training the text-motion evaluator in {evaluator}", "trained the evaluator",
+       train_evaluator, "configs/evaluator.py:tiny", "evaluator", [], evaluator))
+  for k, text, done, train_fn, config, name, extra, workdir in stages:
+    header(k, text)
+    steps_ = budget[name]
+    result = train_fn(config, [f"--config.train.steps={steps_}",
+                               f"--config.train.eval_every={steps_}",
+                               f"--config.train.checkpoint_every={max(steps_ // 3, 1)}",
+                               *extra], data, workdir)
+    if result.preempted:
+      return 143
+    steps.append(f"{done} to step {result.step} ({result.seconds:.0f}s this run)")
 
   header(11, f"evaluating as in the paper (3 replications, MultiModality 32 x 10, top-k 50, "
              f"temperature {DEMO_TEMPERATURE})")
