@@ -36,8 +36,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
       raise DistributedError(f"--process-id {process_id} is not in [0, {num_processes})")
     if num_processes == 1:
       return False
-    if jax.config.jax_platforms in (None, "", "cpu") or os.environ.get("JAX_PLATFORMS") == "cpu":
-      jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    # Only CPU devices use this setting; TPU and GPU collectives are unaffected.
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes, process_id)
     return True
   if env.get("MOTIONGPT_DISTRIBUTED") == "auto":

@@ -216,8 +216,8 @@ class Evaluator:
   def __init__(self, config: EvaluatorConfig, params, vocab: W.WordVocabulary,
                tagger: W.Tagger, mean: np.ndarray, std: np.ndarray, max_frames: int = 196):
     self.config, self.params, self.vocab, self.tagger = config, params, vocab, tagger
-    self.mean, self.std, self.max_frames = mean.astype(np.float32), std.astype(np.float32), \
-        max_frames
+    self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
+    self.max_frames = max_frames
     self.model = TextMotionEvaluator(config)
     self._motion = jax.jit(lambda p, m, n: self.model.apply(
         {"params": p}, m, n, method=TextMotionEvaluator.embed_motion))
