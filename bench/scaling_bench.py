@@ -71,7 +71,7 @@ def shard_bytes(tree, shardings) -> int:
 def measure(preset: str, devices: int, model: int, args) -> dict:
   from motiongpt_jax import partitioning
   from motiongpt_jax.t5 import config as t5_config
-  from motiongpt_jax.t5.training import T5Task
+  from motiongpt_jax.t5.lm_task import T5Task
   from motiongpt_jax.train import trainer
 
   config = t5_config.get_preset(preset, dropout_rate=0.0)

@@ -50,7 +50,7 @@ def parameter_counts(preset: str) -> dict:
   """Total, encoder and decoder parameter counts (embeddings apart) of our T5."""
   import jax
   from motiongpt_jax.t5 import config as t5_config
-  from motiongpt_jax.t5.training import abstract_params
+  from motiongpt_jax.t5.network import abstract_params
   config = t5_config.get_preset(preset, vocab_size=VOCAB_ROWS)
   params = abstract_params(config)
   counts = {"total": 0, "encoder": 0, "decoder": 0, "embedding": 0}

@@ -62,7 +62,7 @@ def jax_child(name, steps, repeats):
   import jax.numpy as jnp
   import numpy as np
   from motiongpt_jax.t5 import decoding
-  from motiongpt_jax.t5.training import T5Task
+  from motiongpt_jax.t5.lm_task import T5Task
   from motiongpt_jax.train import trainer
   import ml_collections
   cfg, shape = config(name), SHAPES[name]

@@ -31,7 +31,7 @@ def run_jax(config, steps, warmup):
   import jax
   import numpy as np
   from motiongpt_jax.train import trainer
-  from motiongpt_jax.vqvae.training import VQVAETask
+  from motiongpt_jax.vqvae.vq_task import VQVAETask
   rng = np.random.default_rng(0)
   motions = [rng.normal(size=(config.data.window, 263)).astype(np.float32) for _ in range(64)]
   task = VQVAETask(config, motions)

@@ -8,6 +8,10 @@ words (no GloVe download); load the official weights with ``motiongpt convert-ev
 
 import ml_collections
 
+from motiongpt_jax.config_utils import load_sibling
+
+common = load_sibling(__file__, "common.py")
+
 
 def get_config(variant=None):
   variant = variant or "base"
@@ -29,22 +33,9 @@ def get_config(variant=None):
   c.loss = ml_collections.ConfigDict()
   c.loss.margin = 10.0
 
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 50_000
-  c.train.batch_size = 32
-  c.train.learning_rate = 1e-4
-  c.train.warmup_steps = 500
-  c.train.final_lr_fraction = 0.1
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.weight_decay = 0.0
-  c.train.grad_clip = 1.0
-  c.train.seed = 0
-  c.train.log_every = 200
-  c.train.checkpoint_every = 5000
-  c.train.keep_checkpoints = 2
-  c.train.eval_every = 5000     # R-precision on the validation split
-  c.train.mesh_model = 1
+  # eval_every: R-precision on the validation split.
+  c.train = common.train_block(steps=50_000, batch_size=32, learning_rate=1e-4,
+                               warmup_steps=500, log_every=200, keep_checkpoints=2)
 
   if variant == "base":
     pass

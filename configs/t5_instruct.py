@@ -4,16 +4,11 @@ Same variants as ``configs/t5_pretrain.py``; MotionGPT's stage 3 lowers the lear
 1e-4. Set ``--config.init_from=RUN`` to a stage-2 work directory (or a Hugging Face folder).
 """
 
-import importlib.util
-import os
+from motiongpt_jax.config_utils import load_sibling
 
 
 def get_config(variant=None):
-  spec = importlib.util.spec_from_file_location(
-      "t5_pretrain", os.path.join(os.path.dirname(__file__), "t5_pretrain.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config(variant)
+  c = load_sibling(__file__, "t5_pretrain.py").get_config(variant)
   c.stage = "instruct"
   c.mixture = "motiongpt_instruct"
   c.train.learning_rate = 1e-4 if c.variant != "tiny" else 1e-3

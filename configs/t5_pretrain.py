@@ -8,6 +8,10 @@ checkpoint's) or empty to train from scratch. ``tiny`` is sized for 2 CPU cores.
 
 import ml_collections
 
+from motiongpt_jax.config_utils import load_sibling
+
+common = load_sibling(__file__, "common.py")
+
 
 def get_config(variant=None):
   variant = variant or "base"
@@ -30,29 +34,15 @@ def get_config(variant=None):
   c.loss.z_loss = 1e-4
   c.loss.label_smoothing = 0.0
 
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 100_000
-  c.train.batch_size = 16
-  c.train.learning_rate = 2e-4
-  c.train.warmup_steps = 1000
-  c.train.final_lr_fraction = 0.1
-  c.train.b1 = 0.9
-  c.train.b2 = 0.999
-  c.train.weight_decay = 0.0
-  c.train.grad_clip = 1.0
-  c.train.seed = 0
-  c.train.log_every = 100
-  c.train.checkpoint_every = 2000
-  c.train.keep_checkpoints = 3
-  c.train.eval_every = 2000     # validation loss on eval_batches batches
-  c.train.eval_batches = 8
-  # seqio.Evaluator at each eval: greedy decoding of these tasks' first validation examples,
-  # scored by the tasks' metric functions (0 examples: off).
-  c.train.seqio_eval_examples = 64
-  c.train.seqio_eval_tasks = ("motiongpt_instruct_t2m_caption_eval,"
-                              "motiongpt_instruct_m2t_caption_eval,"
-                              "motiongpt_instruct_t2t_caption_to_frames_eval")
-  c.train.mesh_model = 1
+  # eval_every: validation loss on eval_batches batches, then seqio evaluation of the first
+  # seqio_eval_examples examples of each seqio_eval_tasks task (greedy decoding, the tasks'
+  # own postprocessors and metrics).
+  c.train = common.train_block(
+      steps=100_000, batch_size=16, learning_rate=2e-4, checkpoint_every=2000,
+      eval_every=2000, eval_batches=8, seqio_eval_examples=64,
+      seqio_eval_tasks=("motiongpt_instruct_t2m_caption_eval,"
+                        "motiongpt_instruct_m2t_caption_eval,"
+                        "motiongpt_instruct_t2t_caption_to_frames_eval"))
 
   if variant in ("small", "base", "large"):
     pass

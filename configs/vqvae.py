@@ -8,6 +8,10 @@ loss weights 0.5 (velocity) and 0.02 (commitment), AdamW 2e-4 with betas (0.9, 0
 
 import ml_collections
 
+from motiongpt_jax.config_utils import load_sibling
+
+common = load_sibling(__file__, "common.py")
+
 
 def get_config(variant=None):
   variant = variant or "base"
@@ -32,22 +36,9 @@ def get_config(variant=None):
   c.data.window = 64            # training crop in frames (a multiple of 4)
   c.data.feature_dim = 263      # set from the data folder's Mean.npy by train-vqvae
 
-  c.train = ml_collections.ConfigDict()
-  c.train.steps = 300_000
-  c.train.batch_size = 256
-  c.train.learning_rate = 2e-4
-  c.train.warmup_steps = 1000
-  c.train.final_lr_fraction = 0.05
-  c.train.b1 = 0.9
-  c.train.b2 = 0.99
-  c.train.weight_decay = 0.0
-  c.train.grad_clip = 1.0
-  c.train.seed = 0
-  c.train.log_every = 100
-  c.train.checkpoint_every = 5000
-  c.train.keep_checkpoints = 3
-  c.train.eval_every = 5000     # reconstruction error on the validation split
-  c.train.mesh_model = 1        # size of the 'model' mesh axis ('data' takes the rest)
+  # eval_every: reconstruction error on the validation split.
+  c.train = common.train_block(steps=300_000, batch_size=256, learning_rate=2e-4,
+                               final_lr_fraction=0.05, b2=0.99)
 
   if variant == "base":
     pass

@@ -10,17 +10,20 @@ sampling, MotionGPT's 50 by default); captions may not contain motion tokens (gr
 
 from __future__ import annotations
 
-import json
-import os
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from motiongpt_jax import protocol, runs
 from motiongpt_jax.data import humanml3d
 from motiongpt_jax.motion import features as F
 from motiongpt_jax.t5 import decoding
 from motiongpt_jax.t5.network import Transformer
+from motiongpt_jax.vocab import vocabulary_for_tokens
+from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
+from tasks.instructions import load_templates
 
 
 def splice(real: np.ndarray, generated: np.ndarray, first: int) -> np.ndarray:
@@ -31,6 +34,22 @@ def splice(real: np.ndarray, generated: np.ndarray, first: int) -> np.ndarray:
 
 class InputError(ValueError):
   """A prompt or motion file the model cannot take; the message says why."""
+
+
+MAX_SAMPLES = 1024  # motions per call of ``generate``: more is a loop for the caller
+
+
+def check_sampling(temperature: float = 1.0, top_k: int = 50, n: int = 1) -> None:
+  """Raises InputError unless temperature is finite and >= 0 (0: greedy), top_k >= 0
+  (0: no cut) and 1 <= n <= MAX_SAMPLES."""
+  if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+      math.isfinite(temperature) and temperature >= 0):
+    raise InputError(f"--temperature {temperature}: expected a finite number >= 0 (0 is "
+                     f"greedy decoding)")
+  if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+    raise InputError(f"--top-k {top_k}: expected an integer >= 0 (0 keeps every token)")
+  if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SAMPLES:
+    raise InputError(f"-n {n}: expected 1 to {MAX_SAMPLES} samples per call")
 
 
 def motion_only_mask(vocab):
@@ -78,18 +97,10 @@ class MotionGPT:
 
   @classmethod
   def load(cls, workdir: str, devices=None) -> "MotionGPT":
-    from motiongpt_jax.t5.training import load_run
-    from motiongpt_jax.vqvae.tokenizer import MotionTokenizer
-    from tasks import pretraining
-    from tasks.instructions import load_templates
-    config, t5_config, _, params = load_run(workdir)
-    vocab = pretraining.make_vocabulary(config.data.tokens, config.data.spm)
-    with open(os.path.join(config.data.tokens, "tokens.json")) as f:
-      vqvae_dir = json.load(f).get("vqvae")
-    if not vqvae_dir:
-      raise FileNotFoundError(f"{config.data.tokens}/tokens.json names no VQ-VAE: tokens made "
-                              f"by `motiongpt tokenize` are needed to turn codes into motion")
-    tokenizer = MotionTokenizer.load(vqvae_dir)
+    config, t5_config, _, params = runs.load_lm(workdir)
+    vocab = vocabulary_for_tokens(config.data.tokens, config.data.spm)
+    vqvae_dir, vqvae_step = runs.tokens_vqvae(config.data.tokens)
+    tokenizer = MotionTokenizer.load(vqvae_dir, vqvae_step)
     spec = humanml3d.SPECS[humanml3d.detect_kind(config.data.path)]
     mean, std = humanml3d.load_mean_std(config.data.path, spec)
     return cls(config, t5_config, params, vocab, tokenizer, mean, std,
@@ -147,12 +158,8 @@ class MotionGPT:
     """Motion codes generated for each prompt (constrained: every output is a motion)."""
     rows = self._decode(prompts, True, seed, top_k, temperature, batch_size,
                         self.config.data.targets_length)
-    out = []
-    for row in rows:
-      codes = [int(t) - self.vocab.motion_offset for t in row
-               if self.vocab.motion_offset <= t < self.vocab.motion_start_id]
-      out.append(np.asarray(codes or [0], np.int32))  # an immediate end: one token of motion
-    return out
+    # An immediate end gives one token of motion.
+    return [np.asarray(self.vocab.codes_in(row) or [0], np.int32) for row in rows]
 
   def texts(self, prompts: list[str], batch_size: int = 64, max_length: int = 40) -> list[str]:
     """Greedy text answers to prompts (no motion tokens)."""
@@ -175,8 +182,9 @@ class MotionGPT:
     if motion.ndim != 2 or motion.shape[1] != dim:
       raise InputError(f"expected features [T, {dim}] or joints [T, {joints}, 3], got "
                        f"{motion.shape}")
-    if len(motion) < 4:
-      raise InputError(f"a motion of {len(motion)} frames is shorter than one token (4)")
+    if len(motion) < protocol.FRAMES_PER_TOKEN:
+      raise InputError(f"a motion of {len(motion)} frames is shorter than one token "
+                       f"({protocol.FRAMES_PER_TOKEN})")
     if not np.all(np.isfinite(motion)):
       raise InputError("the motion contains NaN or infinite values")
     return self.tokenizer.encode((motion - self.mean) / self.std)
@@ -193,9 +201,10 @@ class MotionGPT:
     if frames is not None and seconds is not None:
       raise InputError("give --frames or --seconds, not both")
     if frames is not None:
-      if not 4 <= frames <= 4 * self.config.data.targets_length:
-        raise InputError(f"--frames {frames}: expected 4 to "
-                         f"{4 * self.config.data.targets_length}")
+      unit = protocol.FRAMES_PER_TOKEN
+      if not unit <= frames <= unit * self.config.data.targets_length:
+        raise InputError(f"--frames {frames}: expected {unit} to "
+                         f"{unit * self.config.data.targets_length}")
       return self.fill("t2m_caption_frames", Caption_Placeholder=text,
                        Frame_Placeholder=str(frames))
     if seconds is not None:
@@ -209,6 +218,7 @@ class MotionGPT:
                seconds: float | None = None, seed: int = 0, top_k: int = 50,
                temperature: float = 1.0) -> list[np.ndarray]:
     """``n`` motions (joints [T, J, 3] in metres) for a caption."""
+    check_sampling(temperature, top_k, n)
     prompt = self.t2m_prompt(text, frames, seconds)
     codes = self.motion_codes([prompt] * n, seed, top_k, temperature)
     return [F.features_to_joints(self.features(c)) for c in codes]
@@ -233,23 +243,18 @@ class MotionGPT:
   def inbetween_codes(self, codes_list, seed: int = 0, top_k: int = 50,
                       temperature: float = 1.0) -> list[np.ndarray]:
     """Whole motions whose middle half is re-generated (the ends as given)."""
-    prompts = []
-    for codes in codes_list:
-      codes = np.asarray(codes)
-      quarter = len(codes) // 4
-      masked = np.concatenate([codes[:quarter],
-                               np.full(len(codes) - 2 * quarter, self.vocab.num_motion_codes + 2),
-                               codes[len(codes) - quarter:]])
-      prompts.append(self.fill("m2m_inbetween", Motion_Placeholder_Masked=self.vocab.
-                               motion_string(masked)))
+    k = self.vocab.num_motion_codes
+    prompts = [self.fill("m2m_inbetween", Motion_Placeholder_Masked=self.vocab.motion_string(
+        protocol.inbetween_masked(codes, k))) for codes in codes_list]
     # The model writes the whole motion; its first and last quarter are replaced by the given
     # ones so the known frames stay exactly as they were.
     out = []
     for codes, whole in zip(codes_list, self.motion_codes(prompts, seed, top_k, temperature)):
       codes = np.asarray(codes)
-      quarter = len(codes) // 4
-      middle = whole[quarter:max(len(whole) - quarter, quarter + 1)]
-      out.append(np.concatenate([codes[:quarter], middle, codes[len(codes) - quarter:]]))
+      first, last = protocol.inbetween_bounds(len(codes))
+      tail = len(codes) - last
+      middle = whole[first:max(len(whole) - tail, first + 1)]
+      out.append(np.concatenate([codes[:first], middle, codes[last:]]))
     return out
 
   def _features_of(self, motion: np.ndarray) -> np.ndarray:
@@ -260,10 +265,11 @@ class MotionGPT:
     """Joints of the motion continued: the model sees the first 20% of ``motion``'s tokens;
     those frames are returned as given, the generated ones follow on from them."""
     codes = self.codes_of(motion)
-    keep = max(int(len(codes) * 0.2), 1)
+    keep = protocol.prediction_keep(len(codes))
     whole = self.features(self.predict_codes([codes[:keep]], seed,
                                              temperature=temperature)[0])
-    return F.features_to_joints(splice(self._features_of(motion), whole, 4 * keep))
+    return F.features_to_joints(splice(self._features_of(motion), whole,
+                                       protocol.FRAMES_PER_TOKEN * keep))
 
   def inbetween(self, motion: np.ndarray, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
     """Joints of the motion with its middle half generated from the first and last quarter
@@ -273,7 +279,9 @@ class MotionGPT:
       raise InputError(f"in-betweening needs at least 16 frames (4 tokens), got "
                        f"{4 * len(codes)}")
     whole = self.features(self.inbetween_codes([codes], seed, temperature=temperature)[0])
-    return F.features_to_joints(splice(self._features_of(motion), whole, 4 * (len(codes) // 4)))
+    first, _ = protocol.inbetween_bounds(len(codes))
+    return F.features_to_joints(splice(self._features_of(motion), whole,
+                                       protocol.FRAMES_PER_TOKEN * first))
 
   def chat(self, instruction: str, motion: np.ndarray | None = None, seed: int = 0):
     """A free-form instruction; ``<motion>`` in it stands for ``motion``'s tokens.
@@ -296,8 +304,7 @@ class MotionGPT:
                                 max_decode_length=self.config.data.targets_length,
                                 temperature=1.0, top_k=50, eos_id=self.vocab.eos_id)
     row = np.asarray(tokens[0]).tolist()
-    codes = [t - self.vocab.motion_offset for t in row
-             if self.vocab.motion_offset <= t < self.vocab.motion_start_id]
+    codes = self.vocab.codes_in(row)
     text_ids = [t for t in row if t < self.vocab.text_size]
     joints = F.features_to_joints(self.features(codes)) if codes else None
     return self.vocab.decode(text_ids).strip(), joints

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from motiongpt_jax import protocol
+
 
 def _stateless_shuffle(values, seed):
   order = tf.argsort(tf.random.stateless_uniform(tf.shape(values), seed=seed))
@@ -70,18 +72,17 @@ def span_corruption(tokens, seeds, first_sentinel: int, noise_density: float = 0
   return inputs, targets
 
 
-PREDICTION_KEEP = 0.2  # prediction sees the first 20% of the motion (MotionGPT's paper)
-
-
 def prediction_split(codes):
-  """(first 20% of the codes, at least one; the rest)."""
+  """(first 20% of the codes, at least one; the rest): ``protocol.prediction_keep`` in TF."""
   n = tf.size(codes)
-  keep = tf.maximum(tf.cast(tf.floor(tf.cast(n, tf.float32) * PREDICTION_KEEP), tf.int32), 1)
+  keep = tf.maximum(
+      tf.cast(tf.floor(tf.cast(n, tf.float32) * protocol.PREDICTION_KEEP), tf.int32), 1)
   return codes[:keep], codes[keep:]
 
 
 def inbetween_mask(codes, mask_code: int):
-  """The codes with the middle half (all but floor(n / 4) at each end) set to ``mask_code``."""
+  """The codes with the middle half (all but floor(n / 4) at each end) set to ``mask_code``:
+  ``protocol.inbetween_masked`` in TF."""
   n = tf.size(codes)
   quarter = n // 4
   middle = tf.fill([n - 2 * quarter], tf.cast(mask_code, codes.dtype))

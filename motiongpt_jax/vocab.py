@@ -20,13 +20,18 @@ TensorFlow paths give identical results.
 
 from __future__ import annotations
 
+import io
+import os
 import re
 
 import numpy as np
+import sentencepiece as spm
 import seqio
 import tensorflow as tf
 
-MOTION_TOKEN = re.compile(r"<motion_id_(\d+)>")
+from motiongpt_jax import protocol, runs
+
+MOTION_TOKEN = protocol.MOTION_ID
 _SPLIT = "\x1f"  # unit separator: cannot occur in captions
 
 
@@ -51,15 +56,15 @@ class MotionTextVocabulary(seqio.Vocabulary):
 
   @property
   def motion_start_id(self) -> int:
-    return self.text_size + self.num_motion_codes
+    return self.motion_offset + protocol.start_code(self.num_motion_codes)
 
   @property
   def motion_end_id(self) -> int:
-    return self.motion_start_id + 1
+    return self.motion_offset + protocol.end_code(self.num_motion_codes)
 
   @property
   def motion_mask_id(self) -> int:
-    return self.motion_start_id + 2
+    return self.motion_offset + protocol.mask_code(self.num_motion_codes)
 
   @property
   def _base_vocab_size(self) -> int:
@@ -75,8 +80,12 @@ class MotionTextVocabulary(seqio.Vocabulary):
 
   def motion_string(self, codes) -> str:
     """``<motion_id_512><motion_id_c0>...<motion_id_513>``: codes wrapped in start/end."""
-    k = self.num_motion_codes
-    return "".join(f"<motion_id_{c}>" for c in [k, *[int(c) for c in codes], k + 1])
+    return protocol.motion_string(codes, self.num_motion_codes)
+
+  def codes_in(self, ids) -> list[int]:
+    """The motion codes among token ids (start, end and mask left out), in order."""
+    return [int(t) - self.motion_offset for t in ids
+            if self.motion_offset <= t < self.motion_start_id]
 
   def is_motion_id(self, ids):
     ids = np.asarray(ids)
@@ -171,8 +180,6 @@ def train_sentencepiece(sentences, model_prefix: str, vocab_size: int = 1000) ->
   (the procedural captions) may give fewer pieces. One thread, so the same sentences give
   the same model.
   """
-  import io
-  import sentencepiece as spm
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
       sentence_iterator=iter(list(sentences)), model_writer=model, vocab_size=vocab_size,
@@ -180,8 +187,17 @@ def train_sentencepiece(sentences, model_prefix: str, vocab_size: int = 1000) ->
       hard_vocab_limit=False, character_coverage=1.0,
       num_threads=1, minloglevel=2)
   path = model_prefix + ".model"
-  with open(path + ".tmp", "wb") as f:
+  tmp = f"{path}.{os.getpid()}.tmp"
+  with open(tmp, "wb") as f:
     f.write(model.getvalue())
-  import os
-  os.replace(path + ".tmp", path)
+  os.replace(tmp, path)
   return path
+
+
+def vocabulary_for_tokens(tokens_dir: str, spm: str) -> MotionTextVocabulary:
+  """The vocabulary of a SentencePiece model plus the codebook of a tokens folder (512 codes
+  when the folder has no tokens.json yet)."""
+  codes = 512
+  if os.path.exists(os.path.join(tokens_dir, runs.TOKENS)):
+    codes = int(runs.read_tokens_meta(tokens_dir)["num_codes"])
+  return MotionTextVocabulary(spm, num_motion_codes=codes)

@@ -27,8 +27,12 @@ import os
 import seqio
 import tensorflow as tf
 
+import functools
+
+from motiongpt_jax import protocol
 from motiongpt_jax.data import token_source
 from motiongpt_jax.preprocessors import inbetween_mask, prediction_split
+from motiongpt_jax.vocab import vocabulary_for_tokens
 from motiongpt_jax.evaluation import task_metrics
 from tasks import pretraining
 
@@ -79,12 +83,12 @@ def fill_template(vocab, spec: dict, fps: float, eval_mode: bool):
     caption = ex["caption"]
     quoted = tf.where(quote, tf.strings.join(['"', caption, '"']), caption)
     codes = ex["motion"]
-    frames = tf.size(codes) * 4
+    frames = tf.size(codes) * protocol.FRAMES_PER_TOKEN
     seconds = tf.cast(frames, tf.float32) / fps
     first, rest = prediction_split(codes)
     values = {
         "<Motion_Placeholder_Masked>": pretraining.motion_text(
-            vocab, inbetween_mask(codes, vocab.num_motion_codes + 2)),
+            vocab, inbetween_mask(codes, protocol.mask_code(vocab.num_motion_codes))),
         "<Motion_Placeholder_s1>": pretraining.motion_text(vocab, first),
         "<Motion_Placeholder_s2>": pretraining.motion_text(vocab, rest),
         "<Motion_Placeholder>": pretraining.motion_text(vocab, codes),
@@ -102,26 +106,27 @@ def fill_template(vocab, spec: dict, fps: float, eval_mode: bool):
   return fn
 
 
-def _postprocess_and_metrics(spec: dict):
+def _postprocess_and_metrics(spec: dict, num_codes: int):
   output = spec["outputs"][0]
   if "<Motion_Placeholder" in output:
-    return task_metrics.postprocess_motion, [task_metrics.motion_token_metrics]
+    return (functools.partial(task_metrics.postprocess_motion, num_codes=num_codes),
+            [task_metrics.motion_token_metrics])
   if "<Caption_Placeholder>" in output:
     return task_metrics.postprocess_text, [task_metrics.caption_metrics]
   return task_metrics.postprocess_number, [task_metrics.number_metrics]
 
 
 def register(data_dir: str, tokens_dir: str, spm: str) -> list[str]:
-  vocab = pretraining.make_vocabulary(tokens_dir, spm)
+  vocab = vocabulary_for_tokens(tokens_dir, spm)
   source = seqio.FunctionDataSource(token_source.dataset_fn(data_dir, tokens_dir),
                                     splits=tuple(token_source.SPLITS))
-  fps = 20.0
+  fps = float(protocol.FPS)
   if os.path.exists(os.path.join(data_dir, "Mean.npy")):
     from motiongpt_jax.data import humanml3d
     fps = humanml3d.SPECS[humanml3d.detect_kind(data_dir)].fps
   names = []
   for template, spec in load_templates().items():
-    postprocess, metrics = _postprocess_and_metrics(spec)
+    postprocess, metrics = _postprocess_and_metrics(spec, vocab.num_motion_codes)
     for eval_mode in (False, True):
       name = f"motiongpt_instruct_{template}" + ("_eval" if eval_mode else "")
       seqio.TaskRegistry.remove(name)

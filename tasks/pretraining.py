@@ -15,7 +15,6 @@ Constants from MotionGPT's configs/lm/default.yaml (noise density 0.15, mean spa
 from __future__ import annotations
 
 import functools
-import json
 import os
 
 import seqio
@@ -23,7 +22,8 @@ import tensorflow as tf
 
 from motiongpt_jax import preprocessors
 from motiongpt_jax.data import token_source
-from motiongpt_jax.vocab import MotionTextVocabulary
+from motiongpt_jax import protocol
+from motiongpt_jax.vocab import MotionTextVocabulary, vocabulary_for_tokens
 
 NOISE_DENSITY = 0.15
 MEAN_NOISE_SPAN = 3.0
@@ -36,21 +36,15 @@ def default_paths():
   return data, tokens, spm
 
 
-def make_vocabulary(tokens_dir: str, spm: str) -> MotionTextVocabulary:
-  codes = 512
-  meta = os.path.join(tokens_dir, "tokens.json")
-  if os.path.exists(meta):
-    with open(meta) as f:
-      codes = json.load(f)["num_codes"]
-  return MotionTextVocabulary(spm, num_motion_codes=codes)
+make_vocabulary = vocabulary_for_tokens  # the name T5X-style task modules used
 
 
 def motion_text(vocab: MotionTextVocabulary, codes):
   """Motion codes as their token string, wrapped in the start and end tokens."""
   k = vocab.num_motion_codes
   names = tf.strings.join(["<motion_id_", tf.strings.as_string(codes), ">"])
-  return tf.strings.join([f"<motion_id_{k}>", tf.strings.reduce_join(names),
-                          f"<motion_id_{k + 1}>"])
+  return tf.strings.join([f"<motion_id_{protocol.start_code(k)}>", tf.strings.reduce_join(names),
+                          f"<motion_id_{protocol.end_code(k)}>"])
 
 
 def translation(vocab, direction: str):

@@ -58,3 +58,34 @@ def family_motion(name, params, seed=0):
   rng = np.random.default_rng(seed)
   clip = actions.FAMILIES[name].build(params, rng)
   return animate(clip, rng)
+
+
+TINY_VQ = ["--config.model.width=16", "--config.model.code_dim=8", "--config.train.steps=4",
+           "--config.train.batch_size=8", "--config.data.window=32",
+           "--config.train.eval_every=0"]
+TINY_LM = ["--config.train.steps=3", "--config.train.batch_size=8",
+           "--config.data.inputs_length=96", "--config.data.targets_length=48",
+           "--config.train.eval_every=0"]
+
+
+@pytest.fixture(scope="session")
+def tiny_project(synth_dir, tmp_path_factory):
+  """ROOT/data (a data folder with tokens and vocabulary) and ROOT/runs/{vq,lm}: a whole
+  (tiny, briefly trained) pipeline made by the library with a silent reporter."""
+  import shutil
+  from motiongpt_jax import pipeline
+  root = tmp_path_factory.mktemp("project") / "here"
+  data = str(root / "data")
+  shutil.copytree(synth_dir, data)
+  vq, lm = str(root / "runs" / "vq"), str(root / "runs" / "lm")
+  report = pipeline.silent()
+  result = pipeline.train_vqvae(data, vq, "configs/vqvae.py:tiny", TINY_VQ, report=report)
+  assert result.step == 4 and not result.preempted
+  meta = pipeline.tokenize(vq, data, os.path.join(data, "tokens"), report=report)
+  assert meta["count"] > 0 and meta["vqvae_step"] == 4
+  vocab = pipeline.train_vocabulary(data, os.path.join(data, "spiece.model"), 500,
+                                    report=report)
+  assert os.path.exists(vocab.path) and vocab.vocab_size > 515
+  pipeline.train_lm(data, lm, "configs/t5_instruct.py:tiny", TINY_LM, report=report)
+  assert any("training 3 steps" in line for line in report.lines)
+  return root

@@ -95,7 +95,7 @@ def test_tokenize_writes_original_and_mirrored_codes(trained):
   assert meta["format"] == "motiongpt-tokens-v1" and meta["rows"] == ["original", "mirrored"]
   assert meta["num_codes"] == 512 and meta["frames_per_token"] == 4
   from motiongpt_jax.data import humanml3d
-  from motiongpt_jax.vqvae import tokenize
+  from motiongpt_jax.vqvae import token_files as tokenize
   names = tokenize.all_motion_names(trained["data"])
   assert meta["count"] == len(names)
   name = names[0]

@@ -108,6 +108,46 @@ def test_converted_official_evaluator_matches_pytorch(official):
       np.testing.assert_allclose(got, expected, atol=2e-5)
 
 
+def _torch_motion_embeddings(official, motions, max_frames=196):
+  """The reference's batch: each motion cut to a multiple of 4 frames (at most max_frames),
+  normalised, zero-padded to max_frames; packed GRU over n // 4 movement vectors."""
+  mean, std = (np.load(official["meta"] / n) for n in ("mean.npy", "std.npy"))
+  x = torch.zeros(len(motions), max_frames, 263)
+  lengths = []
+  for i, m in enumerate(motions):
+    n = min(len(m), max_frames) // 4 * 4
+    x[i, :n] = torch.tensor((m[:n] - mean) / std)
+    lengths.append(n // 4)
+  with torch.no_grad():
+    movements = official["movement"](x[..., :-4])
+    return official["motion"](movements, torch.tensor(lengths)).numpy()
+
+
+def test_full_length_motion_matches_pytorch(official):
+  # a motion of exactly max_frames has no zero frame after it in the reference: the last
+  # movement vector must not read a convolution of padding frames
+  evaluator = E.Evaluator.load(official["out"])
+  rng = np.random.default_rng(3)
+  motions = [rng.normal(size=(n, 263)).astype(np.float32) for n in (196, 199)]
+  np.testing.assert_allclose(evaluator.embed_motions(motions),
+                             _torch_motion_embeddings(official, motions), atol=1e-5)
+  # one at a time as well (a batch of one full motion)
+  np.testing.assert_allclose(evaluator.embed_motions(motions[:1], batch_size=1),
+                             _torch_motion_embeddings(official, motions[:1]), atol=1e-5)
+
+
+def test_mixed_length_batch_matches_pytorch(official):
+  evaluator = E.Evaluator.load(official["out"])
+  rng = np.random.default_rng(4)
+  lengths = (196, 40, 193, 100, 192, 64, 17, 198, 4, 150)
+  motions = [rng.normal(size=(n, 263)).astype(np.float32) for n in lengths]
+  expected = _torch_motion_embeddings(official, motions)
+  np.testing.assert_allclose(evaluator.embed_motions(motions), expected, atol=1e-5)
+  # chunks with and without a full-length motion (different padded widths) agree too
+  np.testing.assert_allclose(evaluator.embed_motions(motions, batch_size=3), expected,
+                             atol=1e-5)
+
+
 def test_word_encoding_follows_the_reference():
   vocab = W.WordVocabulary(["unk", "sos", "eos", "person", "walk", "left", "slowly"], None,
                            learned=True)
@@ -170,7 +210,7 @@ def test_tiny_evaluator_learns_to_match(synth_dir, tmp_path):
                    "--config.train.log_every=50", "--config.train.batch_size=16"]) == 0
   evaluator = E.Evaluator.load(workdir)
   from motiongpt_jax.data import humanml3d
-  from motiongpt_jax.evaluation.training import validation_report
+  from motiongpt_jax.evaluation.evaluator_task import validation_report
   samples = humanml3d.read_split(synth_dir, "train", normalize=False, include_spans=False)[:64]
   report = validation_report(evaluator, samples)
   # chance is 3/32 for top-3
@@ -179,3 +219,28 @@ def test_tiny_evaluator_learns_to_match(synth_dir, tmp_path):
   assert cli.main(["train-evaluator", "--workdir", workdir, "--data", synth_dir,
                    "--config.train.steps=150", "--config.train.eval_every=0",
                    "--config.train.batch_size=16"]) == 0
+
+
+def test_evaluator_mean_std_are_checked(official, tmp_path, capsys):
+  import shutil
+  from motiongpt_jax.data.humanml3d import DataError
+  folder = tmp_path / "evaluator"
+  shutil.copytree(official["out"], folder)
+  np.save(folder / "std.npy", np.zeros(263, np.float32))  # would make every embedding NaN
+  with pytest.raises(DataError, match=r"evaluator/std.npy: 263 values, 263 are <= 0 \(first at "
+                                      r"index 0\); std must be positive"):
+    E.Evaluator.load(str(folder))
+  np.save(folder / "std.npy", np.ones(251, np.float32))
+  with pytest.raises(DataError, match=r"std.npy: shape \(251,\), expected \(263,\)"):
+    E.Evaluator.load(str(folder))
+  # converting the official files checks the meta folder's statistics the same way
+  meta = tmp_path / "meta"
+  shutil.copytree(official["meta"], meta)
+  mean = np.load(meta / "mean.npy")
+  mean[7] = np.nan
+  np.save(meta / "mean.npy", mean)
+  assert cli.main(["convert-evaluator", "--checkpoint", str(official["root"] / "finest.tar"),
+                   "--glove", str(official["root"] / "glove"), "--meta", str(meta), "--data",
+                   "unused", "--out", str(tmp_path / "out")]) == 2
+  assert "meta/mean.npy: 263 values, 1 is NaN or inf (first at index 7)" in \
+      capsys.readouterr().err

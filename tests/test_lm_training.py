@@ -9,7 +9,7 @@ import numpy as np
 from motiongpt_jax import cli, partitioning
 from motiongpt_jax.t5 import config as t5_config
 from motiongpt_jax.t5.seqio_batches import SeqioBatches
-from motiongpt_jax.t5.training import T5Task
+from motiongpt_jax.t5.lm_task import T5Task
 from motiongpt_jax.train import trainer
 
 SMALL = ["--config.train.batch_size=8", "--config.data.inputs_length=96",

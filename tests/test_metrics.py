@@ -130,3 +130,60 @@ def test_text_metric_input_errors():
     TM.bleu(["a", "b"], [["a"]])
   with pytest.raises(ValueError, match="non-empty list"):
     TM.rouge_l(["a"], ["a"])
+
+
+def test_nan_embeddings_are_refused_not_counted_as_hits():
+  # An evaluator whose Std is all zero embeds every motion as NaN; NaN distances compare
+  # false, so they used to rank first and give R@1 = R@2 = R@3 = 1.000.
+  rng = np.random.default_rng(0)
+  text, motion = rng.normal(size=(64, 8)), rng.normal(size=(64, 8))
+  text[rng.choice(64, 12, replace=False)] = np.nan
+  with pytest.raises(M.NonFiniteError, match=r"^R-precision: 12 of 64 text embeddings are not "
+                                             r"finite \(NaN or inf\)$"):
+    M.r_precision(text, motion)
+  text[:] = 0.0
+  motion[5, 3] = np.inf
+  with pytest.raises(M.NonFiniteError, match="R-precision: 1 of 64 motion embeddings is not"):
+    M.r_precision(text, motion)
+  assert issubclass(M.NonFiniteError, ValueError)
+
+
+def test_every_metric_refuses_non_finite_input():
+  rng = np.random.default_rng(1)
+  good, bad = rng.normal(size=(40, 4)), rng.normal(size=(40, 4))
+  bad[[3, 7]] = np.nan
+  with pytest.raises(M.NonFiniteError, match="FID: 2 of 40 generated motion embeddings"):
+    M.fid(good, bad)
+  with pytest.raises(M.NonFiniteError, match="FID: 2 of 40 real motion embeddings"):
+    M.fid(bad, good)
+  sigma = np.eye(4)
+  sigma[1, 2] = np.inf
+  with pytest.raises(M.NonFiniteError, match="FID: 1 of 4 rows of the second covariance"):
+    M.frechet_distance(np.zeros(4), np.eye(4), np.zeros(4), sigma)
+  with pytest.raises(M.NonFiniteError, match="Diversity: 2 of 40 motion embeddings"):
+    M.diversity(bad, rng=0)
+  mm = rng.normal(size=(5, 3, 4))
+  mm[2, 1, 0] = -np.inf
+  with pytest.raises(M.NonFiniteError,
+                     match=r"MultiModality: 1 of 15 generation embeddings \(captions x repeats\)"):
+    M.multimodality(mm, rng=0)
+  joints = np.zeros((6, 2, 3))
+  broken = joints.copy()
+  broken[4, 1, 2] = np.nan
+  with pytest.raises(M.NonFiniteError, match="ADE/FDE: 1 of 6 predicted frames"):
+    M.displacement_errors(broken, joints)
+  with pytest.raises(M.NonFiniteError, match="ADE/FDE: 1 of 6 target frames"):
+    M.displacement_errors(joints, broken)
+  with pytest.raises(M.NonFiniteError, match="mean and interval: 1 of 3 replications"):
+    M.mean_and_interval([1.0, float("nan"), 2.0])
+
+
+def test_overflowing_distances_are_refused():
+  # finite embeddings whose squared distances overflow: the distances themselves are checked
+  text = np.full((32, 2), 1e200)
+  motion = -text
+  with pytest.raises(M.NonFiniteError, match="R-precision: 32 of 32 rows of text-motion "
+                                             "distances are not finite"):
+    M.r_precision(text, motion)
+  with pytest.raises(M.NonFiniteError, match="Diversity: .* pair distances"):
+    M.diversity(np.array([[1e200, 0.0], [-1e200, 0.0]]), times=50, rng=0)

@@ -101,7 +101,7 @@ def _bad_std(d):
   std = np.load(os.path.join(d, "Std.npy"))
   std[10] = 0
   np.save(os.path.join(d, "Std.npy"), std)
-  return "std must be > 0, dimensions [10]"
+  return "Std.npy: 263 values, 1 is <= 0 (first at index 10); std must be positive"
 
 
 def _wrong_mean_shape(d):
@@ -109,8 +109,26 @@ def _wrong_mean_shape(d):
   return "Std.npy: shape (100,), expected (263,)"
 
 
+def _nan_mean(d):
+  mean = np.load(os.path.join(d, "Mean.npy"))
+  mean[[3, 8]] = [np.nan, np.inf]
+  np.save(os.path.join(d, "Mean.npy"), mean)
+  return "Mean.npy: 263 values, 2 are NaN or inf (first at index 3); mean must be finite"
+
+
+def _zero_std(d):
+  np.save(os.path.join(d, "Std.npy"), np.zeros(263, np.float32))
+  return "Std.npy: 263 values, 263 are <= 0 (first at index 0); std must be positive"
+
+
+def _std_2d(d):
+  np.save(os.path.join(d, "Std.npy"), np.ones((1, 263), np.float32))
+  return "Std.npy: shape (1, 263), expected (263,)"
+
+
 @pytest.mark.parametrize("corrupt", [_remove_mean, _wrong_dim, _nan, _missing_file,
-                                     _bad_caption, _bad_std, _wrong_mean_shape])
+                                     _bad_caption, _bad_std, _wrong_mean_shape, _nan_mean,
+                                     _zero_std, _std_2d])
 def test_faults_name_the_file_and_the_fault(synth_dir, tmp_path, capsys, corrupt):
   folder = _broken_copy(synth_dir, tmp_path)
   expected = corrupt(folder)
@@ -151,3 +169,29 @@ def test_a_kit_folder_is_recognised(tmp_path):
   assert humanml3d.detect_kind(str(folder)) == "kit"
   samples = humanml3d.read_split(str(folder), "train")
   assert [s.length for s in samples] == [30, 50]  # KIT keeps motions from 24 frames
+
+
+def test_check_mean_std_names_the_fault():
+  ok = humanml3d.check_mean_std(np.zeros(251), np.ones(251, np.float64), 251, ("m.npy", "s.npy"))
+  assert ok[0].dtype == np.float32 and ok[1].shape == (251,)
+  with pytest.raises(DataError, match=r"^s.npy: shape \(263,\), expected \(251,\)"):
+    humanml3d.check_mean_std(np.zeros(251), np.ones(263), 251, ("m.npy", "s.npy"))
+  std = np.ones(251)
+  std[[4, 9, 200]] = [0.0, -1.0, 0.0]
+  with pytest.raises(DataError, match=r"^s.npy: 251 values, 3 are <= 0 \(first at index 4\); "
+                                      r"std must be positive$"):
+    humanml3d.check_mean_std(np.zeros(251), std, 251, ("m.npy", "s.npy"))
+  with pytest.raises(DataError, match="ckpt: mean of dtype <U1"):
+    humanml3d.check_mean_std(np.array(["a"] * 4), np.ones(4), 4, "ckpt")
+  # float64 values beyond float32 become inf: refused too
+  with pytest.raises(DataError, match="m.npy: 4 values, 1 is NaN or inf"):
+    humanml3d.check_mean_std(np.array([0, 0, 1e300, 0]), np.ones(4), 4, ("m.npy", "s.npy"))
+
+
+def test_unreadable_mean_std_files(tmp_path):
+  np.save(tmp_path / "mean.npy", np.zeros(4, np.float32))
+  (tmp_path / "std.npy").write_bytes(b"\x93NUMPY cut short")
+  with pytest.raises(DataError, match="std.npy: unreadable .npy file"):
+    humanml3d.load_mean_std_files(str(tmp_path / "mean.npy"), str(tmp_path / "std.npy"), 4)
+  with pytest.raises(DataError, match="other.npy: missing"):
+    humanml3d.load_mean_std_files(str(tmp_path / "mean.npy"), str(tmp_path / "other.npy"), 4)

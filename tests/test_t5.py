@@ -9,7 +9,7 @@ from jax.sharding import PartitionSpec as P
 
 from motiongpt_jax import partitioning
 from motiongpt_jax.t5 import config as t5_config
-from motiongpt_jax.t5 import decoding, losses, training
+from motiongpt_jax.t5 import decoding, lm_task, losses
 from motiongpt_jax.t5.network import Transformer
 
 
@@ -19,7 +19,7 @@ def tiny(**kw):
 
 def init(cfg, seed=0):
   model = Transformer(cfg)
-  return model, nn.unbox(training.init_variables(model, jax.random.PRNGKey(seed))["params"])
+  return model, nn.unbox(lm_task.init_variables(model, jax.random.PRNGKey(seed))["params"])
 
 
 def random_batch(cfg, batch=8, enc_len=12, dec_len=10, seed=0):
@@ -60,7 +60,7 @@ def test_module_tree_matches_t5x_names():
 
 
 def test_logical_axis_names_are_t5x():
-  specs = training.param_logical_specs(Transformer(tiny()))
+  specs = lm_task.param_logical_specs(Transformer(tiny()))
   assert specs["token_embedder"]["embedding"] == P("vocab", "embed")
   layer = specs["encoder"]["layers_0"]
   assert layer["attention"]["query"]["kernel"] == P("embed", "heads", "kv")
@@ -77,7 +77,7 @@ def test_logical_axis_names_are_t5x():
     ("flan_t5_base", 247_577_856), ("t5_large", 737_668_096), ("flan_t5_large", 783_150_080)])
 def test_presets_have_the_published_parameter_counts(name, expected):
   model = Transformer(t5_config.get_preset(name))
-  shapes = jax.eval_shape(lambda: training.init_variables(model, jax.random.PRNGKey(0)))
+  shapes = jax.eval_shape(lambda: lm_task.init_variables(model, jax.random.PRNGKey(0)))
   assert count(nn.unbox(shapes["params"])) == expected
 
 
@@ -134,12 +134,12 @@ def test_sharded_loss_and_gradients_match_one_device(data, model_axis):
 
   def loss_and_grad(params, batch):
     return jax.value_and_grad(
-        lambda p: training.loss_fn(model, p, batch, jax.random.PRNGKey(0),
+        lambda p: lm_task.loss_fn(model, p, batch, jax.random.PRNGKey(0),
                                    enable_dropout=False)[0])(params)
 
   ref_loss, ref_grads = jax.jit(loss_and_grad)(params, batch)
   mesh = partitioning.make_mesh(model_parallel=model_axis)
-  shardings = partitioning.mesh_shardings(mesh, training.param_logical_specs(model))
+  shardings = partitioning.mesh_shardings(mesh, lm_task.param_logical_specs(model))
   with mesh, partitioning.axis_rules():
     sharded_params = jax.device_put(params, shardings)
     sharded_batch = partitioning.shard_batch(mesh, batch)
@@ -239,8 +239,8 @@ def test_beam_search_finds_at_least_the_greedy_score():
 def test_indivisible_sharding_names_the_parameter():
   model = Transformer(tiny())  # 4 heads
   abstract = nn.unbox(jax.eval_shape(
-      lambda: training.init_variables(model, jax.random.PRNGKey(0)))["params"])
+      lambda: lm_task.init_variables(model, jax.random.PRNGKey(0)))["params"])
   with pytest.raises(partitioning.MeshError, match=r"attention/key/kernel dimension 1 "
                      r"\('heads', size 4\) cannot be split over the 8 devices"):
     partitioning.check_divisible(partitioning.make_mesh(model_parallel=8), abstract,
-                                 training.param_logical_specs(model))
+                                 lm_task.param_logical_specs(model))

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from motiongpt_jax.t5 import checkpoints, decoding, training
+from motiongpt_jax.t5 import checkpoints, decoding, lm_task
 from motiongpt_jax.t5.network import Transformer
 
 torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e '.[test]')")
@@ -129,7 +129,7 @@ def test_save_restore_round_trip_and_mismatch(tmp_path):
   from motiongpt_jax.t5 import config as t5_config
   config = t5_config.get_preset("tiny")
   model = Transformer(config)
-  params = nn.unbox(training.init_variables(model, jax.random.PRNGKey(0))["params"])
+  params = nn.unbox(lm_task.init_variables(model, jax.random.PRNGKey(0))["params"])
   checkpoints.save_params(str(tmp_path / "ckpt"), config, params)
   restored_config, restored = checkpoints.restore_params(str(tmp_path / "ckpt"))
   assert restored_config == config

@@ -1,5 +1,6 @@
 """Span corruption and the pre-training SeqIO tasks on the built-in data set."""
 
+import functools
 import os
 
 import numpy as np
@@ -104,7 +105,7 @@ def test_pipelines_are_deterministic_and_shard_disjointly(registered):
 def test_feature_converter_output_feeds_the_t5_loss(registered):
   import jax
   import flax.linen as nn
-  from motiongpt_jax.t5 import config as t5_config, training
+  from motiongpt_jax.t5 import config as t5_config, lm_task
   from motiongpt_jax.t5.checkpoints import round_up
   task = seqio.get_mixture_or_task("motiongpt_pretrain")
   v = task.output_features["targets"].vocabulary
@@ -113,9 +114,9 @@ def test_feature_converter_output_feeds_the_t5_loss(registered):
   batch = next(iter(ds.batch(4).as_numpy_iterator()))
   cfg = t5_config.get_preset("tiny", vocab_size=round_up(v.vocab_size, 128),
                              real_vocab_size=v.vocab_size)
-  model = training.Transformer(cfg)
-  params = nn.unbox(training.init_variables(model, jax.random.PRNGKey(0))["params"])
-  loss, metrics = training.loss_fn(model, params, batch, jax.random.PRNGKey(0),
+  model = lm_task.Transformer(cfg)
+  params = nn.unbox(lm_task.init_variables(model, jax.random.PRNGKey(0))["params"])
+  loss, metrics = lm_task.loss_fn(model, params, batch, jax.random.PRNGKey(0),
                                    enable_dropout=False)
   assert np.isfinite(float(loss))
   np.testing.assert_allclose(float(loss), np.log(v.vocab_size), rtol=0.3)  # untrained
@@ -207,8 +208,9 @@ def test_eval_variants_use_the_first_phrasing_and_match_the_data(registered):
 
 def test_task_metric_functions():
   from motiongpt_jax.evaluation import task_metrics as m
-  assert m.motion_codes("<motion_id_512><motion_id_3><motion_id_4><motion_id_513> x") == [3, 4]
-  assert m.motion_codes("<motion_id_5><motion_id_514><motion_id_6>") == [5, 6]
+  parse = functools.partial(m.postprocess_motion, num_codes=512)
+  assert parse("<motion_id_512><motion_id_3><motion_id_4><motion_id_513> x") == [3, 4]
+  assert parse(b"<motion_id_5><motion_id_514><motion_id_6>") == [5, 6]
   scores = m.motion_token_metrics([[1, 2, 3, 4]], [[1, 2, 9]])
   assert scores == {"motion_token_accuracy": 50.0, "motion_length_error": 25.0}
   assert m.postprocess_number("about 6.5 seconds.") == 6.5

@@ -10,7 +10,7 @@ import pytest
 from motiongpt_jax import config_utils, partitioning
 from motiongpt_jax.train import trainer
 from motiongpt_jax.train.checkpoints import CheckpointMismatchError
-from motiongpt_jax.vqvae.training import VQVAETask
+from motiongpt_jax.vqvae.vq_task import VQVAETask
 
 from test_vqvae import small_config
 
@@ -136,3 +136,91 @@ def test_schedule_warms_up_then_decays():
   np.testing.assert_allclose(float(schedule(10)), 1e-3, rtol=1e-6)
   np.testing.assert_allclose(float(schedule(100)), 1e-4, rtol=1e-5)
   assert float(schedule(50)) < 1e-3
+
+
+class ToyTask:
+  """A quadratic loss over 4 parameters; the batch of step ``nan_at`` (0-based) holds a NaN."""
+
+  def __init__(self, nan_at=None):
+    self.nan_at = nan_at
+
+  def init(self, key):
+    return {"w": jax.numpy.zeros(4)}, {}
+
+  def loss_fn(self, params, extra, batch, key):
+    loss = jax.numpy.mean((params["w"] - batch["x"]) ** 2)
+    return loss, (extra, {"loss": loss})
+
+  def batch(self, step):
+    x = np.full((8, 4), 1.0 + step % 3, np.float32)
+    if step == self.nan_at:
+      x[0, 0] = np.nan
+    return {"x": x}
+
+  def param_shardings(self, mesh, abstract_params):
+    return None
+
+  def evaluate(self, params, extra):
+    return {}
+
+
+def all_finite_checkpoints(workdir):
+  from motiongpt_jax.train.checkpoints import Checkpointer
+  checkpointer = Checkpointer(workdir, read_only=True)
+  try:
+    for step in checkpointer.all_steps():
+      restored = checkpointer.manager.restore(step)
+      assert all(np.isfinite(x).all() for x in flat(restored)), step
+    return checkpointer.all_steps()
+  finally:
+    checkpointer.close()
+
+
+def test_a_non_finite_step_leaves_the_state_unchanged():
+  config = small_config()
+  task = ToyTask()
+  optimizer, _ = trainer.make_optimizer(config.train)
+  params, extra = task.init(None)
+  state = trainer.TrainState(jax.numpy.zeros((), jax.numpy.int32), params,
+                             optimizer.init(params), extra)
+  step = jax.jit(trainer.make_train_step(task, optimizer))
+  key = trainer.step_key(0, 0)
+  state, metrics = step(state, task.batch(1), key)
+  assert bool(metrics["finite"]) and int(state.step) == 1
+  before = flat(state)
+  poisoned = {"x": np.full((8, 4), np.nan, np.float32)}
+  after, metrics = step(state, poisoned, key)
+  assert not bool(metrics["finite"]) and np.isnan(float(metrics["loss"]))
+  # nothing moved: parameters, optimizer moments and counts, and the step
+  for a, b in zip(before, flat(after)):
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("log_every", [2, 100])  # caught at a log, or at a checkpoint
+def test_training_stops_at_the_first_nan_loss_without_saving_it(tmp_path, log_every):
+  config = small_config(steps=12, checkpoint_every=4, log_every=log_every)
+  workdir = str(tmp_path)
+  # the batch of 0-based step 6 is poisoned: the 7th update, "step 7" as logs count
+  with pytest.raises(trainer.NonFiniteLossError,
+                     match=r"^step 7: loss is nan \(grad norm nan\); stopped without saving: "
+                           r"the last checkpoint \(step 4\) is intact; lower the learning "
+                           r"rate"):
+    trainer.train(ToyTask(nan_at=6), config.train, workdir, mesh=one_device(), log=quiet)
+  assert all_finite_checkpoints(workdir) == [4]
+  path = os.path.join(workdir, "metrics.jsonl")
+  rows = [json.loads(line) for line in open(path)] if os.path.exists(path) else []
+  assert [r["step"] for r in rows] == ([2, 4, 6] if log_every == 2 else [])
+  assert all(np.isfinite(r["loss"]) for r in rows)
+  # the CLI maps ValueError to exit code 2 with a one-line message
+  assert issubclass(trainer.NonFiniteLossError, ValueError)
+
+
+def test_an_infinite_learning_rate_stops_at_step_1(tmp_path):
+  config = small_config(steps=6, checkpoint_every=2, log_every=3, learning_rate=1e400)
+  assert config.train.learning_rate == float("inf")
+  with pytest.raises(trainer.NonFiniteLossError,
+                     match=r"^step 1: the update made the parameters or optimizer state "
+                           r"non-finite \(loss 1, grad norm 1\); stopped without saving: "
+                           r"no checkpoint was written"):
+    trainer.train(ToyTask(), config.train, str(tmp_path), mesh=one_device(), log=quiet)
+  assert all_finite_checkpoints(str(tmp_path)) == []

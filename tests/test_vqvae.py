@@ -137,7 +137,7 @@ def test_velocity_term_uses_joint_position_dims():
 
 def test_vqvae_overfits_a_small_batch(tmp_path):
   from motiongpt_jax.train import trainer
-  from motiongpt_jax.vqvae.training import VQVAETask
+  from motiongpt_jax.vqvae.vq_task import VQVAETask
   config = small_config(steps=600, learning_rate=2e-3, warmup_steps=10, log_every=25,
                         final_lr_fraction=1.0,
                         checkpoint_every=1000, batch_size=8)
@@ -157,7 +157,7 @@ def test_vqvae_overfits_a_small_batch(tmp_path):
 
 def test_mirrored_features_are_an_exact_involution(synth_dir):
   from motiongpt_jax.data import humanml3d
-  from motiongpt_jax.vqvae.tokenize import mirror_features
+  from motiongpt_jax.vqvae.token_files import mirror_features
   spec = humanml3d.SPECS["humanml3d"]
   mean, std = humanml3d.load_mean_std(synth_dir, spec)
   name = humanml3d.read_split_names(synth_dir, "train")[0]

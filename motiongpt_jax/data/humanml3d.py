@@ -74,7 +74,14 @@ def detect_kind(folder: str) -> str:
   mean_path = os.path.join(folder, "Mean.npy")
   if not os.path.exists(mean_path):
     raise DataError(f"{mean_path}: missing (every data folder needs Mean.npy and Std.npy)")
-  dim = np.load(mean_path, mmap_mode="r").shape[-1]
+  try:
+    shape = np.load(mean_path, mmap_mode="r", allow_pickle=False).shape
+  except Exception as e:  # a truncated, pickled or non-npy file
+    raise DataError(f"{mean_path}: unreadable .npy file ({e})") from None
+  if len(shape) != 1:
+    raise DataError(f"{mean_path}: shape {shape}, expected one value per feature "
+                    f"(263 for HumanML3D, 251 for KIT-ML)")
+  dim = shape[0]
   for kind, spec in SPECS.items():
     if spec.feature_dim == dim:
       return kind
@@ -120,26 +127,78 @@ def read_split_names(folder: str, split: str) -> list[str]:
     raise DataError(f"{path}: missing split file (expected one of "
                     f"{', '.join(s + '.txt' for s in SPLITS)})")
   with open(path) as f:
-    return [line.strip() for line in f if line.strip()]
+    names = [line.strip() for line in f if line.strip()]
+  for lineno, name in enumerate(names, 1):
+    check_motion_name(name, f"{path} line {lineno}")
+  return names
+
+
+def check_motion_name(name: str, where: str) -> None:
+  """A motion name must be a plain file stem: files are read and written as
+  ``<folder>/<name>.npy``, so a name may never lead out of its folder."""
+  if (not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name
+      or os.path.isabs(name) or name.startswith("~")):
+    raise DataError(f"{where}: motion name {name!r} is not a plain file name (no path "
+                    f"separators, '..', absolute paths or '~')")
+
+
+def _are(n: int) -> str:
+  return "is" if n == 1 else "are"
+
+
+def check_mean_std(mean, std, feature_dim: int, where) -> tuple[np.ndarray, np.ndarray]:
+  """(mean, std) as float32 after checking them; raises DataError naming the file and fault.
+
+  Both must be 1-D of ``feature_dim`` finite values and std positive everywhere (a zero
+  std turns normalised features, and every metric computed from them, into inf or NaN).
+  ``where`` is (mean path, std path), or one label for both (e.g. a checkpoint).
+  """
+  mean_where, std_where = (where, where) if isinstance(where, str) else where
+  out = []
+  for what, arr, label in (("mean", mean, mean_where), ("std", std, std_where)):
+    arr = np.asarray(arr)
+    if arr.shape != (feature_dim,):
+      raise DataError(f"{label}: shape {arr.shape}, expected ({feature_dim},): one {what} "
+                      f"per feature")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+      raise DataError(f"{label}: {what} of dtype {arr.dtype}, expected real numbers")
+    with np.errstate(over="ignore"):  # beyond float32: inf, refused below
+      arr = arr.astype(np.float32)
+    bad = np.flatnonzero(~np.isfinite(arr))
+    if len(bad):
+      raise DataError(f"{label}: {arr.size} values, {len(bad)} {_are(len(bad))} NaN or inf "
+                      f"(first at index {bad[0]}); {what} must be finite")
+    out.append(arr)
+  bad = np.flatnonzero(out[1] <= 0)
+  if len(bad):
+    raise DataError(f"{std_where}: {out[1].size} values, {len(bad)} {_are(len(bad))} <= 0 "
+                    f"(first at index {bad[0]}); std must be positive")
+  return out[0], out[1]
+
+
+def load_mean_std_files(mean_path: str, std_path: str,
+                        feature_dim: int) -> tuple[np.ndarray, np.ndarray]:
+  """Two .npy files of normalisation statistics, checked by ``check_mean_std``."""
+  arrays = []
+  for path in (mean_path, std_path):
+    if not os.path.exists(path):
+      raise DataError(f"{path}: missing (the normalisation statistics need both "
+                      f"{os.path.basename(mean_path)} and {os.path.basename(std_path)})")
+    try:
+      arrays.append(np.load(path, allow_pickle=False))
+    except Exception as e:  # a truncated, pickled or non-npy file
+      raise DataError(f"{path}: unreadable .npy file ({e})") from None
+  return check_mean_std(arrays[0], arrays[1], feature_dim, (mean_path, std_path))
 
 
 def load_mean_std(folder: str, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarray]:
-  out = []
+  """Mean.npy and Std.npy of a data folder, checked by ``check_mean_std``."""
   for name in ("Mean.npy", "Std.npy"):
     path = os.path.join(folder, name)
     if not os.path.exists(path):
       raise DataError(f"{path}: missing (every data folder needs Mean.npy and Std.npy)")
-    arr = np.load(path).astype(np.float32)
-    if arr.shape != (spec.feature_dim,):
-      raise DataError(f"{path}: shape {arr.shape}, expected ({spec.feature_dim},)")
-    if not np.isfinite(arr).all():
-      raise DataError(f"{path}: contains NaN or inf")
-    out.append(arr)
-  if (out[1] <= 0).any():
-    bad = np.flatnonzero(out[1] <= 0)[:5].tolist()
-    raise DataError(f"{os.path.join(folder, 'Std.npy')}: std must be > 0, "
-                    f"dimensions {bad} are not")
-  return out[0], out[1]
+  return load_mean_std_files(os.path.join(folder, "Mean.npy"), os.path.join(folder, "Std.npy"),
+                             spec.feature_dim)
 
 
 def load_motion(folder: str, name: str, spec: DatasetSpec) -> np.ndarray:
@@ -248,5 +307,8 @@ def check_folder(folder: str, strict: bool = False) -> CheckReport:
     samples[split] = sum(1 for _ in iter_samples(folder, split, kind))
   if not all_lengths:
     raise DataError(f"{folder}: the split files name no motions")
+  if not samples["train"]:
+    raise DataError(f"{folder}: train.txt names no usable training motion (with a caption "
+                    f"and {spec.min_length}..{spec.max_length - 1} frames)")
   lengths = dict(min=min(all_lengths), mean=float(np.mean(all_lengths)), max=max(all_lengths))
   return CheckReport(folder, kind, sizes, samples, lengths, n_captions, warnings)

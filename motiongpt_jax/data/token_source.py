@@ -9,33 +9,31 @@ right swapped.
 from __future__ import annotations
 
 import functools
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from motiongpt_jax.data import humanml3d
-from motiongpt_jax.vqvae import tokenize
+from motiongpt_jax import protocol, runs
+from motiongpt_jax.vqvae import token_files
 
-SPLITS = {"train": "train", "validation": "val", "test": "test"}
+SPLITS = protocol.SEQIO_SPLITS
 
 
 @functools.lru_cache(maxsize=16)
 def load_examples(data_dir: str, tokens_dir: str, split: str) -> tuple[dict, ...]:
   if split not in SPLITS:
     raise ValueError(f"split {split!r}: expected one of {sorted(SPLITS)}")
-  meta_path = os.path.join(tokens_dir, "tokens.json")
-  if not os.path.exists(meta_path):
+  if not os.path.exists(os.path.join(tokens_dir, runs.TOKENS)):
     raise humanml3d.DataError(f"{tokens_dir}: no tokens.json; make the tokens with "
                               f"`motiongpt tokenize --out {tokens_dir}`")
-  with open(meta_path) as f:
-    fps_per_token = json.load(f)["frames_per_token"]
+  fps_per_token = runs.read_tokens_meta(tokens_dir)["frames_per_token"]
   fps = humanml3d.SPECS[humanml3d.detect_kind(data_dir)].fps
   examples = []
   for name in humanml3d.read_split_names(data_dir, SPLITS[split]):
-    codes = tokenize.read_tokens(tokens_dir, name)
-    mirrored = tokenize.read_tokens(tokens_dir, name, mirrored=True)
+    codes = token_files.read_tokens(tokens_dir, name)
+    mirrored = token_files.read_tokens(tokens_dir, name, mirrored=True)
     for caption in humanml3d.read_captions(os.path.join(data_dir, "texts", name + ".txt")):
       if caption.start == 0.0 and caption.end == 0.0:
         examples.append({"name": name, "caption": caption.text, "motion": codes,

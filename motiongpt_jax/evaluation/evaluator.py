@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from motiongpt_jax import runs
+from motiongpt_jax.data import humanml3d
 from motiongpt_jax.evaluation import words as W
 
 UNIT_LENGTH = 4  # frames per movement vector
@@ -235,10 +237,14 @@ class Evaluator:
                             for m in chunk], np.int32)
       if np.any(lengths < UNIT_LENGTH):
         raise ValueError(f"a motion shorter than {UNIT_LENGTH} frames cannot be embedded")
-      # Zero padding past the motion, as the reference's loader pads to 196 frames: the last
-      # movement vector's receptive field reaches 2 frames beyond the motion. Widths are
-      # multiples of 16 so few shapes compile.
-      width = int(-(-(lengths.max() + UNIT_LENGTH) // 16) * 16)
+      # The reference zero-pads every motion to max_frames (Guo et al.'s loader), so only a
+      # motion of max_frames has no padding after it. The last valid movement vector reads
+      # frames up to n + 2 (two k4/s2/p1 convolutions): with >= 2 zero frames after the motion
+      # it sees zero frames through the first conv, with 0 or 1 it sees the second conv's own
+      # zero padding instead; the two differ. Widths: multiples of 16 (>= n + 4 for every
+      # motion, few shapes compile), capped at max_frames so that a max_frames motion gets
+      # exactly the reference's padding (none) while shorter ones keep >= 2 zero frames.
+      width = int(min(-(-(lengths.max() + UNIT_LENGTH) // 16) * 16, self.max_frames))
       batch = np.zeros((batch_size, width, self.config.feature_dim), np.float32)
       full = np.full(batch_size, UNIT_LENGTH, np.int32)
       for i, (m, n) in enumerate(zip(chunk, lengths)):
@@ -271,8 +277,6 @@ class Evaluator:
   @classmethod
   def load(cls, folder: str) -> "Evaluator":
     """A folder written by ``motiongpt train-evaluator`` (latest checkpoint)."""
-    from motiongpt_jax import config_utils
-    from motiongpt_jax.train import trainer
     meta_path = os.path.join(folder, "evaluator.json")
     if not os.path.exists(meta_path):
       raise FileNotFoundError(f"{meta_path}: missing; train one with `motiongpt "
@@ -284,16 +288,15 @@ class Evaluator:
     vocab = W.WordVocabulary.load_words(os.path.join(folder, "words.txt"))
     with open(os.path.join(folder, "tagger.json")) as f:
       tagger = W.Tagger(json.load(f))
-    mean = np.load(os.path.join(folder, "mean.npy"))
-    std = np.load(os.path.join(folder, "std.npy"))
+    mean, std = humanml3d.load_mean_std_files(
+        os.path.join(folder, "mean.npy"), os.path.join(folder, "std.npy"), config.feature_dim)
     if os.path.exists(os.path.join(folder, "params.npz")):  # converted official weights
       params = _unflatten(dict(np.load(os.path.join(folder, "params.npz"))))
       vectors = np.load(os.path.join(folder, "word_vectors.npy"))
       vocab = W.WordVocabulary(vocab.words, vectors, learned=False)
     else:
-      train_config = config_utils.read_config(os.path.join(folder, "config.json"))
       abstract = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
-      _, params, _ = trainer.restore_run(folder, train_config.train, abstract)
+      _, params, _ = runs.load_params(folder, abstract)
     return cls(config, params, vocab, tagger, mean, std, meta.get("max_frames", 196))
 
 
@@ -391,7 +394,6 @@ def read_official_checkpoint(path: str) -> tuple[dict, dict, dict]:
 def convert_official(checkpoint: str, glove: str, meta: str, data: str, out: str) -> Evaluator:
   """Writes an evaluator folder from the official files: finest.tar, the GloVe folder, and
   the evaluator's mean.npy/std.npy (``t2m/.../meta``); the tagger comes from ``data``."""
-  from motiongpt_jax.data import humanml3d
   movement, text, motion = read_official_checkpoint(checkpoint)
   config = config_from_state_dicts(movement, text, motion)
   params = convert_state_dicts(movement, text, motion)
@@ -399,12 +401,12 @@ def convert_official(checkpoint: str, glove: str, meta: str, data: str, out: str
   if vocab.vectors.shape[1] != config.word_size:
     raise ValueError(f"{glove}: {vocab.vectors.shape[1]}-d vectors but the evaluator expects "
                      f"{config.word_size}")
-  stats = []
   for name in ("mean.npy", "std.npy"):
     path = os.path.join(meta, name)
     if not os.path.exists(path):
       raise FileNotFoundError(f"{path}: missing (the evaluator's normalisation statistics)")
-    stats.append(np.load(path, allow_pickle=False))
+  stats = humanml3d.load_mean_std_files(os.path.join(meta, "mean.npy"),
+                                        os.path.join(meta, "std.npy"), config.feature_dim)
   tagger = W.Tagger.from_captions(
       (c.text, c.tokens) for split in ("train",)
       for s in humanml3d.iter_samples(data, split, normalize=False, include_spans=False)

@@ -23,23 +23,15 @@ from typing import Callable
 
 import numpy as np
 
+from motiongpt_jax import protocol
 from motiongpt_jax.data import humanml3d
 from motiongpt_jax.evaluation import metrics as M
 from motiongpt_jax.evaluation import text_metrics as TM
 from motiongpt_jax.inference import splice
 from motiongpt_jax.motion import features as F
 
-UNIT = 4
-
-
-def eval_crop(motion: np.ndarray, rng) -> np.ndarray:
-  """The reference loader's crop: a multiple of 4 frames, one unit shorter a third of the
-  time, at a random offset."""
-  units = len(motion) // UNIT
-  if units > 2 and rng.random() < 1 / 3:
-    units -= 1
-  start = rng.integers(0, len(motion) - units * UNIT + 1)
-  return motion[start:start + units * UNIT]
+UNIT = protocol.FRAMES_PER_TOKEN
+eval_crop = protocol.eval_crop
 
 
 def _summarise(per_replication: list[dict]) -> dict:
@@ -161,13 +153,13 @@ def motion_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicat
           "In-between: MotionGPT": [], "In-between: hold last pose": []}
   for r in range(replications):
     rng = np.random.default_rng([seed, 11, r])
-    keeps = [max(int(len(c) * 0.2), 1) for c in codes]
+    keeps = [protocol.prediction_keep(len(c)) for c in codes]
     predicted = model.predict_codes([c[:k] for c, k in zip(codes, keeps)], 2000 + r, top_k,
                                     temperature)
     filled = model.inbetween_codes(codes, 3000 + r, top_k, temperature)
     for task, outputs, spans in (
         ("Prediction", predicted, [(UNIT * k, UNIT * len(c)) for c, k in zip(codes, keeps)]),
-        ("In-between", filled, [(UNIT * max(len(c) // 4, 1), UNIT * (len(c) - len(c) // 4))
+        ("In-between", filled, [tuple(UNIT * b for b in protocol.inbetween_bounds(len(c)))
                                 for c in codes])):
       features = [model.features(o) for o in outputs]
       model_errors, held_errors = [], []

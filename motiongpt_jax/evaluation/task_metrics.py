@@ -12,22 +12,17 @@ import re
 
 import numpy as np
 
-MOTION_ID = re.compile(r"<motion_id_(\d+)>")
+from motiongpt_jax import protocol
+
+MOTION_ID = protocol.MOTION_ID
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
-def motion_codes(text: str, num_codes: int = 512) -> list[int]:
-  """Codes between the motion start and end tokens (or all codes if they are absent)."""
-  ids = [int(m) for m in MOTION_ID.findall(text)]
-  if num_codes in ids:
-    ids = ids[ids.index(num_codes) + 1:]
-  if num_codes + 1 in ids:
-    ids = ids[:ids.index(num_codes + 1)]
-  return [i for i in ids if i < num_codes]
-
-
-def postprocess_motion(output, example=None, is_target=False):
-  return motion_codes(output if isinstance(output, str) else output.decode())
+def postprocess_motion(output, example=None, is_target=False, *, num_codes: int):
+  """The codes of a decoded motion answer; ``num_codes`` is the vocabulary's codebook size
+  (the tasks bind it when they are registered)."""
+  text = output if isinstance(output, str) else output.decode()
+  return protocol.codes_from_text(text, num_codes)
 
 
 def postprocess_number(output, example=None, is_target=False):

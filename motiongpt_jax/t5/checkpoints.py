@@ -12,13 +12,16 @@ Mapping (HF -> here): ``q/k/v.weight [h*d, e]`` -> ``query/key/value/kernel [e, 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 
 from motiongpt_jax.t5.config import T5Config
+from motiongpt_jax.t5.network import abstract_params
 from motiongpt_jax.train.checkpoints import CheckpointMismatchError, compare_shapes, \
     shapes_by_name
 
@@ -68,11 +71,22 @@ def _read_tensors(path: str) -> dict[str, np.ndarray]:
     from safetensors.numpy import load_file
     if os.path.exists(single):
       return load_file(single)
-    with open(index) as f:
-      files = sorted(set(json.load(f)["weight_map"].values()))
+    try:
+      with open(index) as f:
+        files = sorted(set(json.load(f)["weight_map"].values()))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+      raise CheckpointFormatError(f"{index}: expected JSON with a weight_map of tensor name "
+                                  f"-> file ({type(e).__name__}: {e})") from None
     tensors = {}
+    root = os.path.realpath(path)
     for name in files:
-      tensors.update(load_file(os.path.join(path, name)))
+      shard = os.path.realpath(os.path.join(path, str(name)))
+      if os.path.dirname(shard) != root or not shard.endswith(".safetensors"):
+        raise CheckpointFormatError(f"{index}: weight_map names {name!r}; shards must be "
+                                    f".safetensors files inside {path}")
+      if not os.path.exists(shard):
+        raise CheckpointFormatError(f"{index}: names {name!r}, which is not in {path}")
+      tensors.update(load_file(shard))
     return tensors
   if os.path.exists(torch_bin):
     try:
@@ -200,7 +214,6 @@ def enlarge_vocab(config: T5Config, params: dict, num_new_tokens: int,
 
 
 def config_to_dict(config: T5Config) -> dict:
-  import dataclasses
   d = dataclasses.asdict(config)
   d["dtype"] = str(np.dtype(config.activation_dtype))
   return d
@@ -214,7 +227,6 @@ def config_from_dict(d: dict) -> T5Config:
 
 def save_params(directory: str, config: T5Config, params) -> None:
   """Parameters (Orbax, atomic) and ``t5_config.json`` under ``directory``."""
-  import orbax.checkpoint as ocp
   directory = os.path.abspath(directory)
   os.makedirs(directory, exist_ok=True)
   target = os.path.join(directory, "params")
@@ -229,8 +241,6 @@ def save_params(directory: str, config: T5Config, params) -> None:
 
 def restore_params(directory: str, config: T5Config | None = None):
   """(config, params) from ``save_params``; with ``config``, checks every shape against it."""
-  import orbax.checkpoint as ocp
-  from motiongpt_jax.t5 import training
   directory = os.path.abspath(directory)
   config_path = os.path.join(directory, "t5_config.json")
   if not os.path.exists(config_path):
@@ -238,7 +248,7 @@ def restore_params(directory: str, config: T5Config | None = None):
   with open(config_path) as f:
     saved = config_from_dict(json.load(f))
   config = config or saved
-  abstract = training.abstract_params(config)
+  abstract = abstract_params(config)
   checkpointer = ocp.StandardCheckpointer()
   target = os.path.join(directory, "params")
   found = shapes_by_name(checkpointer.metadata(target).item_metadata.tree)

@@ -22,7 +22,7 @@ import numpy as np
 
 from motiongpt_jax.t5.network import Transformer
 
-NEG_INF = -1.0e7
+from motiongpt_jax.t5.layers import NEG_INF  # noqa: E402  one masking value for logits
 
 
 def allow_only(allowed: np.ndarray) -> Callable:

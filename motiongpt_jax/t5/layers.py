@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# The one masking value for logits and attention biases (T5X's): softmax gives exactly 0.
 NEG_INF = -1e10
 Initializer = Callable[..., jnp.ndarray]
 

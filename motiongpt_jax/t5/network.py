@@ -23,6 +23,7 @@ Token id 0 is padding. If ``config.real_vocab_size`` is set, logits of the rows 
 from __future__ import annotations
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from motiongpt_jax.t5 import layers
@@ -194,3 +195,16 @@ class Transformer(nn.Module):
     encoded = self.encode(encoder_input_tokens, enable_dropout)
     return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
                        decoder_target_tokens, enable_dropout, decode, max_decode_length)
+
+
+def init_variables(model: Transformer, key, input_length: int = 8, target_length: int = 8):
+  """Boxed variables (parameters with logical axis metadata)."""
+  enc = jnp.ones((1, input_length), jnp.int32)
+  dec = jnp.ones((1, target_length), jnp.int32)
+  return model.init(key, enc, dec, dec, enable_dropout=False)
+
+
+def abstract_params(config: T5Config):
+  """Shapes and dtypes of the parameter tree (no memory used)."""
+  model = Transformer(config)
+  return nn.unbox(jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))["params"])

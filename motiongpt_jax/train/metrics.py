@@ -50,7 +50,7 @@ class MetricWriter:
       return
     with open(self.jsonl) as f:
       rows = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-    tmp = self.jsonl + ".tmp"
+    tmp = f"{self.jsonl}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
       f.writelines(rows)
     os.replace(tmp, self.jsonl)

@@ -9,6 +9,11 @@ Exact resume: the batch of step ``s`` and the random key of step ``s`` are pure 
 (seed, s), and the checkpoint holds parameters, optimizer state, non-gradient state and the
 step. A run killed at any point and restarted therefore repeats the steps after its last
 checkpoint with the same inputs and ends with the same parameters (bit-exact on CPU).
+
+Numbers that cannot lie: a step whose loss or gradient norm is not finite, or whose update
+would make the state non-finite, leaves the state as it was (so no NaN parameter ever
+exists), and the loop stops with ``NonFiniteLossError`` at the next log or checkpoint
+boundary, before anything non-finite is logged or saved.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ import optax
 from motiongpt_jax import partitioning
 from motiongpt_jax.train.checkpoints import Checkpointer, abstract_like
 from motiongpt_jax.train.metrics import MetricWriter
+
+
+class NonFiniteLossError(ValueError):
+  """Training met a non-finite loss, gradient norm or update; nothing past it was saved."""
 
 
 @flax.struct.dataclass
@@ -75,25 +84,6 @@ def make_optimizer(tc) -> tuple[optax.GradientTransformation, Callable]:
   return optax.chain(*chain), schedule
 
 
-def restore_run(workdir: str, tc, abstract_params, abstract_extra=None, step=None):
-  """(step, params, extra) of a training run's checkpoint (the latest by default).
-
-  The optimizer state is rebuilt from the run's train config ``tc`` only to give Orbax the
-  tree to restore into; it is not returned.
-  """
-  optimizer, _ = make_optimizer(tc)
-  checkpointer = Checkpointer(workdir, read_only=True)
-  step = checkpointer.latest_step() if step is None else step
-  if step is None:
-    raise FileNotFoundError(f"{workdir} has no checkpoints")
-  restored = checkpointer.restore(step, {
-      "step": jax.ShapeDtypeStruct((), jnp.int32), "params": abstract_params,
-      "opt_state": jax.eval_shape(optimizer.init, abstract_params),
-      "extra": {} if abstract_extra is None else abstract_extra})
-  checkpointer.close()
-  return step, restored["params"], restored["extra"]
-
-
 def make_state_shardings(task: TrainTask, optimizer, mesh, abstract: "TrainState"):
   """Shardings of the train state: the task's for parameters (or replicated), optimizer
   moments following their parameter, scalars and extra state replicated."""
@@ -112,15 +102,60 @@ def step_key(seed: int, step) -> jax.Array:
   return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), 1), step)
 
 
+def _all_finite(tree) -> jnp.ndarray:
+  """Whether every floating-point value of ``tree`` is finite (a scalar bool)."""
+  checks = [jnp.isfinite(x).all() for x in jax.tree_util.tree_leaves(tree)
+            if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+
+
 def make_train_step(task: TrainTask, optimizer: optax.GradientTransformation):
+  """The jitted step: (state, batch, key) -> (new state, metrics).
+
+  ``metrics["finite"]`` says whether the step was applied: when the loss, the gradient norm
+  or the updated state is not finite, the step returns the state it was given, unchanged
+  (parameters, optimizer state, extra state, and the step counter, which thus counts the
+  updates actually applied). The host reads the flag with the other metrics, so it costs
+  no extra synchronisation.
+  """
   def train_step(state: TrainState, batch: dict, key: jax.Array):
     grad_fn = jax.value_and_grad(task.loss_fn, has_aux=True)
     (loss, (extra, metrics)), grads = grad_fn(state.params, state.extra, batch, key)
+    grad_norm = optax.global_norm(grads)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = dict(metrics, grad_norm=optax.global_norm(grads))
-    return TrainState(state.step + 1, params, opt_state, extra), metrics
+    new = TrainState(state.step + 1, params, opt_state, extra)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(
+        (params, opt_state, extra))
+    new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, state)
+    metrics = {"loss": loss, **metrics, "grad_norm": grad_norm, "finite": finite}
+    return new, metrics
   return train_step
+
+
+def _first_non_finite(pending: list) -> tuple[int, dict] | None:
+  """(step, host metrics) of the first step in ``pending`` [(step, metrics)] that was not
+  applied, or None. Fetches only the flags (and the bad step's metrics)."""
+  if not pending:
+    return None
+  flags = jax.device_get([m["finite"] for _, m in pending])
+  for (step, metrics), ok in zip(pending, flags):
+    if not bool(ok):
+      return step, jax.device_get(metrics)
+  return None
+
+
+def _non_finite_message(step: int, metrics: dict, last_checkpoint: int | None) -> str:
+  loss, grad_norm = float(metrics["loss"]), float(metrics["grad_norm"])
+  if math.isfinite(loss) and math.isfinite(grad_norm):
+    what = (f"the update made the parameters or optimizer state non-finite (loss {loss:.4g}, "
+            f"grad norm {grad_norm:.4g})")
+  else:
+    what = f"loss is {loss:.4g} (grad norm {grad_norm:.4g})"
+  kept = (f"the last checkpoint (step {last_checkpoint}) is intact" if last_checkpoint
+          is not None else "no checkpoint was written")
+  return (f"step {step}: {what}; stopped without saving: {kept}; lower the learning rate "
+          f"(or check the data of that step)")
 
 
 @dataclasses.dataclass
@@ -131,28 +166,32 @@ class TrainResult:
   resumed_from: int | None
   seconds: float
   last_metrics: dict
+  interrupted: bool = False  # stopped by SIGINT (Ctrl-C) rather than SIGTERM
 
 
-class _SigtermFlag:
-  """Turns SIGTERM (TPU pre-emption, ``kill``) into a flag the loop checks each step."""
+class _StopSignals:
+  """Turns SIGTERM (TPU pre-emption, ``kill``) and SIGINT (Ctrl-C) into a flag the loop
+  checks each step: it then saves a checkpoint and returns, so both resume exactly."""
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
   def __init__(self):
-    self.raised = False
-    self._previous = None
+    self.raised = None  # the signal's name once one arrived
+    self._previous = {}
 
   def __enter__(self):
     try:
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
+      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
     except ValueError:  # not the main thread: leave signals alone
-      self._previous = None
+      self._previous = {}
     return self
 
   def _handle(self, signum, frame):
-    self.raised = True
+    self.raised = signal.Signals(signum).name
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for s, previous in self._previous.items():
+      signal.signal(s, previous)
 
 
 def _format_eta(seconds: float) -> str:
@@ -206,28 +245,39 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
                        donate_argnums=(0,))
 
   writer = MetricWriter(workdir, resume_step=start_step)
-  pending, last_metrics = [], {}
+  pending, last_metrics = [], {}  # pending: (step, device metrics) since the last log
+
+  def stop_if_non_finite():
+    bad = _first_non_finite(pending)
+    if bad is not None:
+      writer.close()
+      last = checkpointer.latest_step()
+      checkpointer.close()
+      raise NonFiniteLossError(_non_finite_message(*bad, last))
+
   window_start, window_steps, paused = None, 0, 0.0  # paused: eval and checkpoint time
   preempted = False
   step = start_step
   log(f"training {tc.steps} steps from step {start_step} on {mesh.devices.size} device(s), "
       f"mesh {dict(mesh.shape)}, batch {tc.batch_size}")
-  with _SigtermFlag() as sigterm, mesh, partitioning.axis_rules():
+  with _StopSignals() as stop, mesh, partitioning.axis_rules():
     while step < tc.steps:
       if stop_after is not None and step - start_step >= stop_after:
         break
       batch = partitioning.shard_batch(mesh, task.batch(step), tc.batch_size)
       state, metrics = train_step(state, batch, step_key(tc.seed, step))
       step += 1
-      pending.append(metrics)
+      pending.append((step, metrics))
       if window_start is None:  # time from the end of the first (compiling) step
         jax.block_until_ready(metrics)
         window_start, window_steps = time.time(), 0
       else:
         window_steps += 1
       if step % tc.log_every == 0 or step == tc.steps:
-        host = jax.device_get(pending)
-        last_metrics = {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+        stop_if_non_finite()
+        host = jax.device_get([m for _, m in pending])
+        last_metrics = {k: float(np.mean([m[k] for m in host])) for k in host[0]
+                        if k != "finite"}
         last_metrics["learning_rate"] = float(schedule(step - 1))
         elapsed = time.time() - window_start - paused
         rate = window_steps / elapsed if elapsed > 0 and window_steps else float("nan")
@@ -246,16 +296,19 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
           writer.write(step, {f"eval/{k}": v for k, v in scores.items()})
           log(f"eval at step {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
       if step % tc.checkpoint_every == 0 or step == tc.steps:
+        stop_if_non_finite()
         checkpointer.save(step, state.as_dict())
       paused += time.time() - pause_start
-      if sigterm.raised:
+      if stop.raised:
+        stop_if_non_finite()
         if checkpointer.latest_step() != step:
           checkpointer.save(step, state.as_dict())
-        log(f"SIGTERM: saved a checkpoint at step {step} and stopped; run the same command "
-            f"again to resume")
+        log(f"{stop.raised}: saved a checkpoint at step {step} and stopped; run the same "
+            f"command again to resume")
         preempted = True
         break
+  stop_if_non_finite()
   writer.close()
   checkpointer.close()
   return TrainResult(state, step, preempted, resumed_from, time.time() - start_time,
-                     last_metrics)
+                     last_metrics, interrupted=stop.raised == "SIGINT")

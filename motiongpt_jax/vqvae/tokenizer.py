@@ -9,13 +9,12 @@ lengths and are jitted (one compilation per distinct shape).
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from motiongpt_jax import config_utils
+from motiongpt_jax import runs
 from motiongpt_jax.vqvae import model as vq_model
 from motiongpt_jax.vqvae import quantizer
 
@@ -80,20 +79,8 @@ class MotionTokenizer:
 
   @classmethod
   def load(cls, workdir: str, step: int | None = None) -> "MotionTokenizer":
-    """From a ``motiongpt train-vqvae`` work directory (its config.json and checkpoints)."""
-    from motiongpt_jax.train.trainer import restore_run
-    config = config_utils.read_config(os.path.join(workdir, "config.json"))
-    model = vq_model.build_model(config.model, config.data.feature_dim)
-    x = jnp.zeros((1, 4 * 2, config.data.feature_dim))
-    params = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), x)["params"])
-    k, d = config.model.num_codes, config.model.code_dim
-    codebook = quantizer.CodebookState(*(jax.ShapeDtypeStruct(s, jnp.float32)
-                                         for s in ((k, d), (k, d), (k,))))
-    try:
-      step, params, codebook = restore_run(workdir, config.train, params, codebook, step)
-    except FileNotFoundError:
-      raise FileNotFoundError(f"{workdir} has no checkpoints: train with "
-                              f"`motiongpt train-vqvae --workdir {workdir}` first") from None
+    """From a ``motiongpt train-vqvae`` work directory (the latest step by default)."""
+    config, model, step, params, codebook = runs.load_vqvae(workdir, step)
     tok = cls(model, params, codebook.codebook, config)
     tok.step = step
     return tok

@@ -158,6 +158,10 @@ def synthesize(out_dir: str, num: int, seed: int = 0, workers: int | None = None
                progress=None) -> dict:
   """Writes ``num`` procedural motions to ``out_dir`` in HumanML3D's layout."""
   start_time = time.time()
+  if isinstance(num, bool) or not isinstance(num, int) or num < 3:
+    raise ValueError(f"--num {num}: expected at least 3 motions (one per split)")
+  if workers is not None and workers < 1:
+    raise ValueError(f"--workers {workers}: expected at least 1")
   workers = workers or min(os.cpu_count() or 1, 8)
   for sub in ("new_joint_vecs", "new_joints", "texts"):
     os.makedirs(os.path.join(out_dir, sub), exist_ok=True)

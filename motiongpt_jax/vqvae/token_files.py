@@ -8,18 +8,19 @@ Format of a tokens folder (``motiongpt tokenize --out DIR``):
   multiple of 4 are not encoded. Caption spans (``#f_tag#to_tag``) are cut at token level:
   frames [f * fps, t * fps) -> tokens [floor(f * fps / 4), floor(t * fps / 4)).
 - ``DIR/tokens.json``: ``format`` ("motiongpt-tokens-v1"), ``num_codes``,
-  ``frames_per_token``, ``rows`` (["original", "mirrored"]), the VQ-VAE work directory and
-  step, the data folder, and the number of files.
+  ``frames_per_token``, ``rows`` (["original", "mirrored"]), the VQ-VAE work directory (a
+  path relative to DIR), its step and identity, the data folder (relative to DIR), and the
+  number of files (``runs.write_tokens_meta``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 
 import numpy as np
 
+from motiongpt_jax import runs
 from motiongpt_jax.data import humanml3d
 from motiongpt_jax.motion import features as F
 from motiongpt_jax.motion.skeleton import skeleton_for_feature_dim
@@ -77,7 +78,7 @@ def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch
       x = np.stack([m[:length * tokenizer.unit] for _, pair in chunk for m in pair])
       codes = tokenizer.encode(x).reshape(len(chunk), 2, length)
       for (name, _), c in zip(chunk, codes):
-        tmp = os.path.join(out, f"{name}.tmp.npy")
+        tmp = os.path.join(out, f"{name}.{os.getpid()}.tmp.npy")
         np.save(tmp, c.astype(np.int16))
         os.replace(tmp, os.path.join(out, f"{name}.npy"))
       done += len(chunk)
@@ -85,18 +86,13 @@ def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch
         progress(done, len(names) - len(skipped))
   meta = {"format": FORMAT, "num_codes": tokenizer.num_codes,
           "frames_per_token": tokenizer.unit, "rows": list(ROWS),
-          "vqvae": os.path.abspath(vqvae_dir) if vqvae_dir else "",
-          "vqvae_step": getattr(tokenizer, "step", None), "data": os.path.abspath(folder),
-          "count": done, "skipped": skipped}
-  with open(os.path.join(out, "tokens.json"), "w") as f:
-    json.dump(meta, f, indent=2)
-  return meta
+          "vqvae_step": getattr(tokenizer, "step", None), "count": done, "skipped": skipped}
+  return runs.write_tokens_meta(out, meta, vqvae_dir, folder)
 
 
 def read_tokens(folder: str, name: str, mirrored: bool = False) -> np.ndarray:
   """The codes of one motion (int32 [N]) from a tokens folder, with clear errors."""
-  meta_path = os.path.join(folder, "tokens.json")
-  if not os.path.exists(meta_path):
+  if not os.path.exists(os.path.join(folder, runs.TOKENS)):
     raise humanml3d.DataError(f"{folder} is not a tokens folder: tokens.json is missing "
                               f"(make one with `motiongpt tokenize`)")
   path = os.path.join(folder, f"{name}.npy")

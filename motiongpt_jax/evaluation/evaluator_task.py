@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from motiongpt_jax import protocol
 from motiongpt_jax.data import humanml3d, order
 from motiongpt_jax.evaluation import evaluator as E
 from motiongpt_jax.evaluation import metrics
@@ -38,13 +39,9 @@ class CaptionedMotions:
       position = step * self.batch_size + j
       sample = self.samples[order.item_at(position, n, self.seed)]
       tokens.append(sample.captions[rng.integers(len(sample.captions))].tokens)
-      units = min(len(sample.motion), self.max_frames) // E.UNIT_LENGTH
-      if units > 2 and rng.random() < 1 / 3:
-        units -= 1
-      length = units * E.UNIT_LENGTH
-      start = rng.integers(0, len(sample.motion) - length + 1)
-      motion[j, :length] = sample.motion[start:start + length]
-      lengths[j] = length
+      crop = protocol.eval_crop(sample.motion, rng, self.max_frames)
+      motion[j, :len(crop)] = crop
+      lengths[j] = len(crop)
     words, pos, text_lengths = self.vocab.encode_batch(tokens)
     return {"words": words, "pos": pos, "text_lengths": text_lengths, "motion": motion,
             "motion_lengths": lengths}
@@ -117,20 +114,3 @@ def build_task(config, data: str) -> EvaluatorTask:
   batches = CaptionedMotions(train, vocab, config.train.batch_size, config.data.max_frames,
                              config.train.seed)
   return EvaluatorTask(config, model_config, batches, val, mean, std, tagger)
-
-
-def train_evaluator(config_spec: str, overrides: list[str], data: str, workdir: str):
-  """Trains (or resumes) an evaluator in ``workdir``; returns the TrainResult."""
-  import os
-  from motiongpt_jax import config_utils
-  from motiongpt_jax.train import trainer
-  config = config_utils.load_config(config_spec, overrides)
-  task = build_task(config, data)
-  with config.unlocked():
-    config.data.path = os.path.abspath(data)
-  os.makedirs(workdir, exist_ok=True)
-  config_utils.save_config(config, os.path.join(workdir, "config.json"))
-  task.as_evaluator(None).save(workdir)
-  print(f"evaluator {config.variant}: {len(task.batches.samples)} training pairs, "
-        f"{task.batches.vocab.size} words, {len(task.eval_samples)} validation motions")
-  return trainer.train(task, config.train, workdir)

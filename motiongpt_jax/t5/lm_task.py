@@ -11,39 +11,9 @@ import jax.numpy as jnp
 from motiongpt_jax import partitioning
 from motiongpt_jax.t5 import losses
 from motiongpt_jax.t5.config import T5Config
-from motiongpt_jax.t5.network import Transformer
+from motiongpt_jax.t5.network import Transformer, abstract_params, init_variables
 
 BATCH_KEYS = ("encoder_input_tokens", "decoder_input_tokens", "decoder_target_tokens")
-
-
-def init_variables(model: Transformer, key, input_length: int = 8, target_length: int = 8):
-  """Boxed variables (parameters with logical axis metadata)."""
-  enc = jnp.ones((1, input_length), jnp.int32)
-  dec = jnp.ones((1, target_length), jnp.int32)
-  return model.init(key, enc, dec, dec, enable_dropout=False)
-
-
-def abstract_params(config: T5Config):
-  """Shapes and dtypes of the parameter tree (no memory used)."""
-  model = Transformer(config)
-  return nn.unbox(jax.eval_shape(lambda: init_variables(model, jax.random.PRNGKey(0)))["params"])
-
-
-def load_run(workdir: str):
-  """(run config, T5Config, step, params) of a ``motiongpt train`` work directory."""
-  import json
-  import os
-  from motiongpt_jax import config_utils
-  from motiongpt_jax.t5 import checkpoints as t5_checkpoints
-  from motiongpt_jax.train.trainer import restore_run
-  t5_path = os.path.join(workdir, "t5_config.json")
-  if not os.path.exists(t5_path):
-    raise FileNotFoundError(f"{workdir}: no t5_config.json (not a `motiongpt train` run)")
-  with open(t5_path) as f:
-    t5_config = t5_checkpoints.config_from_dict(json.load(f))
-  config = config_utils.read_config(os.path.join(workdir, "config.json"))
-  step, params, _ = restore_run(workdir, config.train, abstract_params(t5_config))
-  return config, t5_config, step, params
 
 
 def param_logical_specs(model: Transformer):

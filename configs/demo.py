@@ -1,0 +1,57 @@
+"""The demo (``motiongpt demo``): the whole pipeline on the procedural data set.
+
+``configs/demo.py`` (the default) sizes every stage so the demo fits about 20 minutes on 2
+CPU cores; ``:quick`` runs a few steps of everything (a check of the pipeline, not of the
+quality). Override anything from the command line, e.g. ``--config.steps.instruct=3000``
+or ``--config.sampling.temperature=1.0``.
+"""
+
+import ml_collections
+
+
+def get_config(variant=None):
+  variant = variant or "full"
+  c = ml_collections.ConfigDict()
+  c.variant = variant
+  c.num = 2000                  # procedural motions to synthesise
+  c.seed = 0                    # the data set's seed
+  c.pictures = 4                # GIFs of real test motions
+  c.vocab_size = 1000           # SentencePiece pieces at most
+
+  # The stages' own configs (the project's configs/ folder) and their training budgets.
+  c.configs = ml_collections.ConfigDict({
+      "vqvae": "vqvae.py:tiny", "pretrain": "t5_pretrain.py:tiny",
+      "instruct": "t5_instruct.py:tiny", "evaluator": "evaluator.py:tiny"})
+  c.steps = ml_collections.ConfigDict(
+      {"vqvae": 1500, "pretrain": 300, "instruct": 2700, "evaluator": 600})
+
+  # Sampling for the tables and the pictures: top-k 50 as the paper. The tiny T5's motion
+  # distribution is broad; the demo samples at temperature 0.5 (`motiongpt eval` defaults to
+  # the paper's 1.0).
+  c.sampling = ml_collections.ConfigDict({"top_k": 50, "temperature": 0.5})
+
+  # The paper's protocol, scaled down: replications, MultiModality captions x repeats.
+  c.eval = ml_collections.ConfigDict({
+      "replications": 3, "mm_captions": 32, "mm_repeats": 10, "m2m_replications": 2,
+      "limit": 0})
+
+  # Quality targets checked on the test split (PASS/MISS lines at the end).
+  c.targets = ml_collections.ConfigDict({
+      "t2m_r3_of_real": 0.8,        # text-to-motion R@3 >= this x real motion's R@3
+      "t2m_fid_of_random": 0.1,     # FID <= this x random tokens' FID
+      "m2t_bleu4_of_random": 1.0})  # BLEU@4 > this x a random training caption's
+
+  c.prompts = ("a person walks forward.", "a person jumps up and down three times.",
+               "a person waves with the right hand.", "the person does one deep squat.")
+
+  if variant == "full":
+    pass
+  elif variant == "quick":
+    c.steps = ml_collections.ConfigDict(
+        {"vqvae": 30, "pretrain": 20, "instruct": 20, "evaluator": 20})
+    c.eval = ml_collections.ConfigDict({
+        "replications": 1, "mm_captions": 8, "mm_repeats": 4, "m2m_replications": 1,
+        "limit": 64})
+  else:
+    raise ValueError(f"configs/demo.py has variants 'full' and 'quick', not {variant!r}")
+  return c

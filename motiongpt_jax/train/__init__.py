@@ -1,0 +1,1 @@
+"""The shared trainer: jitted step, optimizer, Orbax checkpoints, metrics."""
