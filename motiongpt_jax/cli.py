@@ -117,7 +117,7 @@ def cmd_eval(args):
                         [t.strip() for t in args.tasks.split(",") if t.strip()],
                         args.replications, args.mm_captions, args.mm_repeats,
                         args.m2m_replications, args.limit, args.bert_model, args.seed,
-                        args.top_k, args.temperature, report=REPORT)
+                        args.top_k, args.temperature, args.protocol, report=REPORT)
 
 
 def cmd_generate(args):

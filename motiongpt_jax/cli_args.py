@@ -123,6 +123,9 @@ def build_parser(commands) -> argparse.ArgumentParser:
        _a("--seed", type=int, default=0),
        _a("--top-k", type=int, default=50, help="motion sampling (MotionGPT's 50)"),
        _a("--temperature", type=float, default=1.0),
+       _a("--protocol", default="motiongpt", choices=["motiongpt", "raw"],
+          help="scoring: motiongpt = the paper's (nmt BLEU, CIDEr-D, lemmatised references, "
+               "crops per replication); raw = closest-length BLEU, plain CIDEr, raw captions"),
        _a("--out", help="folder for results.json and results.md (default RUN/eval)"))
 
   p = _add(sub, "generate", commands.cmd_generate, "text to motion with a trained model", _a("text"),

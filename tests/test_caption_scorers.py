@@ -229,3 +229,18 @@ def test_bleu_closest_matches_pycocoevalcap():
     for order in (1, 4):
       assert TM.bleu_closest(predictions, references, order) == \
           pytest.approx(100 * expected[order - 1], rel=1e-6)
+
+
+def test_rouge_l_matches_rouge_score_with_one_to_four_references():
+  rouge_score = pytest.importorskip("rouge_score.rouge_scorer")
+  predictions = ["a person walks forward slowly", "the man jumps up and down",
+                 "someone waves the right hand", "a person squats"]
+  references = [["a person walks forward"],
+                ["a man jumps in place", "the person jumps up and down twice"],
+                ["a person waves with the left hand", "someone is waving", "he waves"],
+                ["a person does a squat", "squatting down", "a person squats down and up",
+                 "the person crouches"]]
+  scorer = rouge_score.RougeScorer(["rougeL"])
+  expected = 100 * np.mean([scorer.score_multi(refs, pred)["rougeL"].fmeasure
+                            for pred, refs in zip(predictions, references)])
+  assert TM.rouge_l(predictions, references) == pytest.approx(expected, rel=1e-9)

@@ -85,7 +85,7 @@ def samples(synth_dir):
 def test_text_to_motion_oracle_matches_real(samples):
   model, evaluator = OracleModel(samples), FixedEvaluator(samples)
   table = P.text_to_motion(model, evaluator, samples, replications=2, mm_captions=4,
-                           mm_repeats=3, log=lambda _: None)
+                           mm_repeats=3, log=lambda _: None, protocol_name="raw")
   ours = table["MotionGPT"]
   # generated = real motion, text embedding = its motion's: every pair is a perfect match
   assert ours["R@1"] == (1.0, 0.0) and ours["MM-Dist"][0] == pytest.approx(0.0)
@@ -93,16 +93,52 @@ def test_text_to_motion_oracle_matches_real(samples):
   assert ours["MModality"][0] == pytest.approx(0.0)  # the oracle always answers the same
   assert table["Random tokens"]["FID"][0] > 0
   assert table["_info"]["replications"] == 2
+  # The paper's protocol compares with real motions cropped anew each replication: the
+  # oracle's whole motions are then close to, not equal to, the references.
+  paper = P.text_to_motion(model, evaluator, samples, replications=2, mm_captions=0,
+                           mm_repeats=0, log=lambda _: None)
+  assert paper["_info"]["protocol"] == "motiongpt"
+  assert 0 < paper["MotionGPT"]["FID"][0] < 0.2 * paper["Random tokens"]["FID"][0]
 
 
 def test_motion_to_text_oracle_scores_perfectly(samples):
   model, evaluator = OracleModel(samples), FixedEvaluator(samples)
   train_captions = ["a person does something else entirely"]
-  table = P.motion_to_text(model, evaluator, samples, train_captions, log=lambda _: None)
+  table = P.motion_to_text(model, evaluator, samples, train_captions, log=lambda _: None,
+                           protocol_name="raw")
+  assert table["_info"]["protocol"] == "raw"
   assert table["MotionGPT"]["BLEU@1"][0] == pytest.approx(100.0)
   assert table["MotionGPT"]["ROUGE-L"][0] == pytest.approx(100.0)
   assert table["MotionGPT"]["R@1"][0] == 1.0
   assert table["Random caption"]["BLEU@4"][0] < table["MotionGPT"]["BLEU@4"][0]
+
+
+class LemmaModel(OracleModel):
+  """Answers with the lemmatised form of a motion's first caption."""
+
+  def caption_codes(self, codes_list):
+    return [" ".join(t.split("/")[0] for t in self.samples[int(c[0])].captions[0].tokens)
+            for c in codes_list]
+
+
+def test_motiongpt_protocol_scores_against_three_lemmatised_references(samples):
+  sample = samples[0]
+  refs = P.caption_references(sample, "motiongpt")
+  assert len(refs) == 3
+  lemmas = [" ".join(t.split("/")[0] for t in c.tokens) for c in sample.captions]
+  assert refs == [lemmas[i % len(lemmas)] for i in range(3)]
+  assert P.caption_references(sample, "raw") == [c.text for c in sample.captions]
+  model, evaluator = LemmaModel(samples), FixedEvaluator(samples)
+  table = P.motion_to_text(model, evaluator, samples, ["someone else entirely"],
+                           log=lambda _: None)
+  assert table["_info"]["protocol"] == "motiongpt"
+  assert table["MotionGPT"]["BLEU@1"][0] == pytest.approx(100.0)
+  assert table["MotionGPT"]["BLEU@4"][0] == pytest.approx(100.0)
+  raw = P.motion_to_text(model, evaluator, samples, ["someone else entirely"],
+                         log=lambda _: None, protocol_name="raw")
+  assert raw["MotionGPT"]["BLEU@4"][0] < 100.0  # lemmas are not the raw captions
+  with pytest.raises(ValueError, match="--protocol"):
+    P.check_protocol("paper")
 
 
 def test_span_errors_and_held_pose_baseline(samples):
@@ -135,10 +171,10 @@ def test_markdown_and_json(tmp_path):
     (["eval", "--workdir", "nowhere", "--evaluator", "e", "--replications", "0"],
      "at least 1"),
     (["eval", "--workdir", "nowhere", "--evaluator", "e", "--top-k", "-1"],
-     "must not be negative"),
+     "--top-k"),
     (["generate", "walk", "--workdir", "nowhere", "--out", "x.txt"], "expected a .gif"),
     (["generate", "walk", "--workdir", "nowhere", "--out", "x.gif", "-n", "0"],
-     "at least 1 sample"),
+     "-n 0: expected 1 to"),
     (["predict", "m.npy", "--workdir", "nowhere", "--out", "x.png"], "expected a .gif"),
     (["inbetween", "m.npy", "--workdir", "nowhere", "--out", "x.txt"], "expected a .gif"),
     (["chat", "hi", "--workdir", "nowhere", "--out", "x.doc"], "expected a .gif"),

@@ -98,6 +98,23 @@ def test_clear_errors_for_bad_folders(tmp_path):
     checkpoints.load_hf_t5(folder)
 
 
+@pytest.mark.parametrize("shard,words", [("../outside.safetensors", "inside"),
+                                         ("/etc/passwd", "inside"),
+                                         ("missing.safetensors", "not in")])
+def test_sharded_index_entries_stay_inside_the_folder(tmp_path, shard, words):
+  import json
+  folder = str(tmp_path / "hf")
+  hf_model(folder, gated=False, tied=True)
+  os.rename(os.path.join(folder, "model.safetensors"),
+            os.path.join(folder, "model-00001-of-00001.safetensors"))
+  (tmp_path / "outside.safetensors").write_bytes(b"")
+  with open(os.path.join(folder, "model.safetensors.index.json"), "w") as f:
+    json.dump({"weight_map": {"shared.weight": "model-00001-of-00001.safetensors",
+                              "lm_head.weight": shard}}, f)
+  with pytest.raises(checkpoints.CheckpointFormatError, match=words):
+    checkpoints.load_hf_t5(folder)
+
+
 @pytest.mark.parametrize("tied", [True, False])
 def test_enlarged_vocabulary(tmp_path, tied):
   folder = str(tmp_path / "hf")

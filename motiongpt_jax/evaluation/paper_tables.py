@@ -13,6 +13,20 @@
   middle half filled; FID, Diversity, ADE and FDE (metres, global joint positions, over the
   generated span). Rows: MotionGPT and the pose held from the last seen frame.
 Every figure is a mean over replications with its 95% confidence half-width.
+
+Scoring protocols (``protocol``, printed in each table's header and kept in results.json):
+- ``motiongpt`` (default), as the paper scored (OpenMotionLab/MotionGPT ``mGPT/metrics/m2t.py``
+  through nlgmetricverse): BLEU as tensorflow/nmt's ``compute_bleu`` (brevity against the
+  shortest reference; text lower-cased, punctuation split off), CIDEr-D (coco-caption's
+  ``Cider``: clipped tf-idf, Gaussian length penalty, sigma 6, x10, on whitespace tokens),
+  references = the lemmatised word parts of a motion's ``word/POS`` caption tokens, cut or
+  padded (by repetition) to three; real motions re-cropped per replication as Guo et al.'s
+  evaluation loader does (``protocol.eval_crop``).
+- ``raw``: BLEU with the closest reference's length, plain CIDEr, the raw captions as
+  references, whole real motions as the FID reference.
+The evaluator reads padded motions as Guo et al.'s packed GRU does (the padding never enters
+an embedding); MotionGPT's released code pads to the longest motion of each batch, which makes
+an embedding depend on its batch, so it is not offered.
 """
 
 from __future__ import annotations
@@ -32,6 +46,35 @@ from motiongpt_jax.motion import features as F
 
 UNIT = protocol.FRAMES_PER_TOKEN
 eval_crop = protocol.eval_crop
+PROTOCOLS = ("motiongpt", "raw")
+MOTIONGPT_REFERENCES = 3  # MotionGPT scores against exactly three references per motion
+
+
+def check_protocol(name: str) -> str:
+  if name not in PROTOCOLS:
+    raise ValueError(f"--protocol {name!r}: expected one of {', '.join(PROTOCOLS)}")
+  return name
+
+
+def caption_references(sample: humanml3d.Sample, protocol_name: str = "motiongpt") -> list[str]:
+  """A motion's reference captions under a protocol (see the module docstring)."""
+  if protocol_name == "raw":
+    return [c.text for c in sample.captions]
+  lemmas = [" ".join(t.split("/")[0] for t in c.tokens) for c in sample.captions]
+  return [lemmas[i % len(lemmas)] for i in range(MOTIONGPT_REFERENCES)]
+
+
+def caption_scores(texts, references, protocol_name: str = "motiongpt") -> dict:
+  """BLEU@1, BLEU@4, ROUGE-L and CIDEr of captions under a protocol."""
+  if protocol_name == "raw":
+    return {"BLEU@1": TM.bleu_closest(texts, references, 1),
+            "BLEU@4": TM.bleu_closest(texts, references),
+            "ROUGE-L": TM.rouge_l(texts, references),
+            "CIDEr": TM.cider_plain(texts, references)}
+  return {"BLEU@1": TM.bleu_nmt(texts, references, 1, tokenize=TM.punctuation_split),
+          "BLEU@4": TM.bleu_nmt(texts, references, 4, tokenize=TM.punctuation_split),
+          "ROUGE-L": TM.rouge_l(texts, references),
+          "CIDEr": TM.cider_d(texts, references, tokenize=str.split)}
 
 
 def _summarise(per_replication: list[dict]) -> dict:
@@ -48,14 +91,20 @@ def _generation_figures(text_emb, motion_emb, real_emb, order, rng) -> dict:
 def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replications: int = 20,
                    mm_captions: int = 100, mm_repeats: int = 30, seed: int = 0,
                    top_k: int = 50, temperature: float = 1.0,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print,
+                   protocol_name: str = "motiongpt") -> dict:
   """The text-to-motion rows. ``samples`` hold un-normalised features."""
+  check_protocol(protocol_name)
   real = [s.motion for s in samples]
-  real_emb = evaluator.embed_motions(real)
+  whole_emb = evaluator.embed_motions(real)
   rows = {"Real motion": [], "MotionGPT": [], "Random tokens": []}
   generated_per_second = []
   for r in range(replications):
     rng = np.random.default_rng([seed, r])
+    real_emb = whole_emb
+    if protocol_name == "motiongpt":  # Guo et al.'s loader crops the references anew
+      real_emb = evaluator.embed_motions(
+          [eval_crop(m, np.random.default_rng([seed, 13, r, i])) for i, m in enumerate(real)])
     captions = [s.captions[rng.integers(len(s.captions))] for s in samples]
     order = rng.permutation(len(samples))
     text_emb = evaluator.embed_texts([c.tokens for c in captions])
@@ -85,8 +134,8 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
         f"FID {row['FID']:.3f} MM-Dist {row['MM-Dist']:.3f} "
         f"({generated_per_second[-1]:.1f} motions/s)")
   table = {name: _summarise(values) for name, values in rows.items()}
-  table["_info"] = {"motions": len(samples), "replications": replications,
-                    "mm_captions": mm_captions, "mm_repeats": mm_repeats, "top_k": top_k,
+  table["_info"] = {"protocol": protocol_name, "motions": len(samples),
+                    "replications": replications, "mm_captions": mm_captions, "mm_repeats": mm_repeats, "top_k": top_k,
                     "temperature": temperature,
                     "generated_motions_per_second": float(np.mean(generated_per_second))}
   return table
@@ -94,10 +143,12 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
 
 def motion_to_text(model, evaluator, samples: list[humanml3d.Sample],
                    train_captions: list[str], embedder=None, seed: int = 0,
-                   log: Callable[[str], None] = print) -> dict:
+                   log: Callable[[str], None] = print,
+                   protocol_name: str = "motiongpt") -> dict:
   """The motion-to-text rows over whole test motions (greedy decoding: one replication)."""
+  check_protocol(protocol_name)
   rng = np.random.default_rng([seed, 7])
-  references = [[c.text for c in s.captions] for s in samples]
+  references = [caption_references(s, protocol_name) for s in samples]
   codes = [model.codes_of(s.motion) for s in samples]
   start = time.perf_counter()
   predictions = model.caption_codes(codes)
@@ -114,12 +165,12 @@ def motion_to_text(model, evaluator, samples: list[humanml3d.Sample],
     top, matching = M.r_precision(text_emb, motion_emb)
     row = {"R@1": top[0], "R@2": top[1], "R@3": top[2], "MM-Dist": matching}
     if name != "Real captions":  # the references include the real caption itself
-      row.update({"BLEU@1": TM.bleu(texts, references, 1), "BLEU@4": TM.bleu(texts, references),
-                  "ROUGE-L": TM.rouge_l(texts, references), "CIDEr": TM.cider(texts, references)})
+      row.update(caption_scores(texts, references, protocol_name))
       if embedder is not None:
         row["BERTScore"] = TM.bert_score(texts, references, embedder)
     table[name] = {k: (float(v), 0.0) for k, v in row.items()}
-  table["_info"] = {"motions": len(samples), "captions_per_second": len(samples) / seconds,
+  table["_info"] = {"protocol": protocol_name, "motions": len(samples),
+                    "captions_per_second": len(samples) / seconds,
                     "examples": [{"references": r, "prediction": p}
                                  for r, p in list(zip(references, predictions))[:5]]}
   log(f"  motion-to-text: BLEU@4 {table['MotionGPT']['BLEU@4'][0]:.2f} vs random caption "

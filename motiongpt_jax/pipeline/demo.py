@@ -68,116 +68,129 @@ def demo_targets(tables: dict, targets) -> list[tuple[bool, str]]:
   return lines
 
 
+class _Demo:
+  """The demo's stages over one work directory; each adds a line to ``result.steps``."""
+
+  def __init__(self, workdir: str, c, report: Reporter):
+    self.c, self.report, self.started = c, report, time.perf_counter()
+    self.result = DemoResult(workdir)
+    self.data = os.path.join(workdir, "data", "synth")
+    self.pictures = os.path.join(workdir, "pictures")
+    self.vqvae, self.pretrain, self.instruct, self.evaluator = (
+        os.path.join(workdir, n) for n in ("vqvae", "pretrain", "instruct", "evaluator"))
+    self.results = os.path.join(workdir, "eval")
+    os.makedirs(self.pictures, exist_ok=True)
+
+  def header(self, k: int, text: str) -> None:
+    minutes = (time.perf_counter() - self.started) / 60
+    self.report.log(f"[{k}/{STAGES}] {text}  ({minutes:.1f} min so far)")
+
+  def data_set(self) -> None:
+    c, data, report = self.c, self.data, self.report
+    if os.path.exists(os.path.join(data, "Std.npy")):
+      self.header(1, f"data set already at {data} (delete it to re-synthesise)")
+    else:
+      self.header(1, f"synthesising {c.num} procedural motions into {data}")
+      s = generator.synthesize(data, c.num, c.seed, progress=report.progress("  synthesising"))
+      self.result.steps.append(f"synthesised {c.num} motions in {s['seconds']:.1f}s")
+    self.header(2, "checking the data folder")
+    check = humanml3d.check_folder(data)
+    report.log(check.summary())
+    self.result.steps.append(f"checked {data}: {check.split_sizes}")
+    self.header(3, "rendering test motions")
+    test = humanml3d.read_split(data, "test", normalize=False)[:c.pictures]
+    for sample in test:
+      out = os.path.join(self.pictures, f"{sample.name}.gif")
+      if not os.path.exists(out):
+        render.render_animation([sample.motion], out, [sample.captions[0].text], stride=2)
+      report.log(f"  {out}: {sample.captions[0].text}")
+    self.result.steps.append(f"rendered {len(test)} GIFs of real motions into {self.pictures}")
+
+  def train(self, name: str, train_fn, workdir: str, extra=()) -> bool:
+    """One training stage at the demo's budget; False when it was stopped by a signal."""
+    steps = self.c.steps[name]
+    overrides = [f"--config.train.steps={steps}"]
+    if name != "vqvae":
+      overrides += [f"--config.train.eval_every={steps}",
+                    f"--config.train.checkpoint_every={max(steps // 3, 1)}"]
+    trained = train_fn(self.data, workdir, config_utils.project_config(self.c.configs[name]),
+                       overrides + list(extra), report=self.report)
+    if trained.preempted:
+      self.result.preempted, self.result.interrupted = True, trained.interrupted
+      return False
+    self.result.steps.append(f"trained {name} to step {trained.step} "
+                             f"({trained.seconds:.0f}s this run)")
+    self.last_step = trained.step
+    return True
+
+  def tokens_and_vocabulary(self) -> None:
+    data, report, vqvae = self.data, self.report, self.vqvae
+    self.header(5, "VQ-VAE reconstruction of the test split")
+    rec = reconstruct(vqvae, data, "test", 0, min(self.c.pictures, 2),
+                      os.path.join(self.pictures, "reconstructions"), report=report)
+    self.result.steps.append(f"test reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm, "
+                             f"{rec['codes_used']} codes used, GIFs in "
+                             f"{self.pictures}/reconstructions")
+    self.header(6, "tokenizing every motion and its mirror image")
+    tokens_dir = os.path.join(data, "tokens")
+    if tokens_current(tokens_dir, vqvae, self.last_step):
+      report.log(f"  tokens of step {self.last_step} already in {tokens_dir}")
+      meta = runs.read_tokens_meta(tokens_dir)
+    else:
+      meta = tokenize(vqvae, data, tokens_dir, report=report)
+    self.result.steps.append(f"tokenized {meta['count']} motions into {tokens_dir}")
+    spm = os.path.join(data, "spiece.model")
+    self.header(7, "training the text vocabulary on the captions and instruction templates")
+    if os.path.exists(spm):
+      report.log(f"  {spm} already there")
+    else:
+      train_vocabulary(data, spm, self.c.vocab_size, motion_codes=meta["num_codes"],
+                       report=report)
+    self.result.steps.append(f"trained the text vocabulary {spm}")
+
+  def evaluate(self) -> None:
+    e, sampling = self.c.eval, self.c.sampling
+    self.header(11, f"evaluating as in the paper ({e.replications} replications, "
+                    f"MultiModality {e.mm_captions} x {e.mm_repeats}, top-k {sampling.top_k}, "
+                    f"temperature {sampling.temperature})")
+    self.result.tables = evaluate_run(
+        self.instruct, self.evaluator, self.results, self.data, "test",
+        replications=e.replications, mm_captions=e.mm_captions, mm_repeats=e.mm_repeats,
+        m2m_replications=e.m2m_replications, limit=e.limit, top_k=sampling.top_k,
+        temperature=sampling.temperature, report=self.report)
+    self.result.steps.append(f"evaluation tables in {self.results}/results.md")
+    self.header(12, "generating motions for a few prompts")
+    generated = os.path.join(self.pictures, "generated")
+    render_examples(MotionGPT.load(self.instruct), self.data, generated, self.c.prompts,
+                    sampling, self.report)
+    self.result.steps.append(f"GIFs of generated motions in {generated}")
+
+
 def run_demo(workdir: str, config=None, overrides=(), report: Reporter | None = None
              ) -> DemoResult:
-  """Runs (or continues) the demo of ``config`` (default ``configs/demo.py``) in ``workdir``."""
-  report = report or Reporter()
+  """Runs (or continues) the demo of ``config`` (default ``configs/demo.py``) in ``workdir``;
+  a stage stopped by SIGTERM/SIGINT returns the result with ``preempted`` set."""
   c = resolve_config(config, overrides, DEFAULT_CONFIG)
-  started = time.perf_counter()
-  result = DemoResult(workdir)
-  data = os.path.join(workdir, "data", "synth")
-  pictures = os.path.join(workdir, "pictures")
-  vqvae = os.path.join(workdir, "vqvae")
-  pretrain, instruct = (os.path.join(workdir, n) for n in ("pretrain", "instruct"))
-  evaluator = os.path.join(workdir, "evaluator")
-  os.makedirs(pictures, exist_ok=True)
-
-  def header(k, text):
-    minutes = (time.perf_counter() - started) / 60
-    report.log(f"[{k}/{STAGES}] {text}  ({minutes:.1f} min so far)")
-
-  def stage_config(name: str) -> str:
-    return config_utils.project_config(c.configs[name])
-
-  if os.path.exists(os.path.join(data, "Std.npy")):
-    header(1, f"data set already at {data} (delete it to re-synthesise)")
-  else:
-    header(1, f"synthesising {c.num} procedural motions into {data}")
-    s = generator.synthesize(data, c.num, c.seed,
-                             progress=report.progress("  synthesising"))
-    result.steps.append(f"synthesised {c.num} motions in {s['seconds']:.1f}s")
-  header(2, "checking the data folder")
-  check = humanml3d.check_folder(data)
-  report.log(check.summary())
-  result.steps.append(f"checked {data}: {check.split_sizes}")
-  header(3, "rendering test motions")
-  test = humanml3d.read_split(data, "test", normalize=False)[:c.pictures]
-  for sample in test:
-    out = os.path.join(pictures, f"{sample.name}.gif")
-    if not os.path.exists(out):
-      render.render_animation([sample.motion], out, [sample.captions[0].text], stride=2)
-    report.log(f"  {out}: {sample.captions[0].text}")
-  result.steps.append(f"rendered {len(test)} GIFs of real motions into {pictures}")
-
-  header(4, f"training the motion VQ-VAE (configs/{c.configs.vqvae}) in {vqvae}")
-  trained = train_vqvae(data, vqvae, stage_config("vqvae"),
-                        [f"--config.train.steps={c.steps.vqvae}"], report=report)
-  if trained.preempted:
-    result.preempted, result.interrupted = True, trained.interrupted
-    return result
-  result.steps.append(f"trained the VQ-VAE to step {trained.step} "
-                      f"({trained.seconds:.0f}s this run)")
-  header(5, "VQ-VAE reconstruction of the test split")
-  rec = reconstruct(vqvae, data, "test", 0, min(c.pictures, 2),
-                    os.path.join(pictures, "reconstructions"), report=report)
-  result.steps.append(f"test reconstruction: MPJPE {rec['mpjpe_mm']:.1f} mm, "
-                      f"{rec['codes_used']} codes used, GIFs in {pictures}/reconstructions")
-  header(6, "tokenizing every motion and its mirror image")
-  tokens_dir = os.path.join(data, "tokens")
-  if tokens_current(tokens_dir, vqvae, trained.step):
-    report.log(f"  tokens of step {trained.step} already in {tokens_dir}")
-    meta = runs.read_tokens_meta(tokens_dir)
-  else:
-    meta = tokenize(vqvae, data, tokens_dir, report=report)
-  result.steps.append(f"tokenized {meta['count']} motions into {tokens_dir}")
-  spm = os.path.join(data, "spiece.model")
-  header(7, "training the text vocabulary on the captions and instruction templates")
-  if os.path.exists(spm):
-    report.log(f"  {spm} already there")
-  else:
-    train_vocabulary(data, spm, c.vocab_size, motion_codes=meta["num_codes"], report=report)
-  result.steps.append(f"trained the text vocabulary {spm}")
-
-  stages = (
-      (8, f"pre-training the tiny T5 on motiongpt_pretrain in {pretrain}", "pre-trained the T5",
-       train_lm, "pretrain", [], pretrain),
-      (9, f"instruction-tuning it on motiongpt_instruct_core in {instruct}",
-       "instruction-tuned the T5", train_lm, "instruct",
-       [f"--config.init_from={os.path.abspath(pretrain)}"], instruct),
-      (10, f"training the text-motion evaluator in {evaluator}", "trained the evaluator",
-       train_evaluator, "evaluator", [], evaluator))
-  for k, text, done, train_fn, name, extra, stage_dir in stages:
-    header(k, text)
-    steps = c.steps[name]
-    trained = train_fn(data, stage_dir, stage_config(name),
-                       [f"--config.train.steps={steps}", f"--config.train.eval_every={steps}",
-                        f"--config.train.checkpoint_every={max(steps // 3, 1)}", *extra],
-                       report=report)
-    if trained.preempted:
-      result.preempted, result.interrupted = True, trained.interrupted
-      return result
-    result.steps.append(f"{done} to step {trained.step} ({trained.seconds:.0f}s this run)")
-
-  e, sampling = c.eval, c.sampling
-  header(11, f"evaluating as in the paper ({e.replications} replications, MultiModality "
-             f"{e.mm_captions} x {e.mm_repeats}, top-k {sampling.top_k}, temperature "
-             f"{sampling.temperature})")
-  results = os.path.join(workdir, "eval")
-  result.tables = evaluate_run(
-      instruct, evaluator, results, data, "test", replications=e.replications,
-      mm_captions=e.mm_captions, mm_repeats=e.mm_repeats,
-      m2m_replications=e.m2m_replications, limit=e.limit, top_k=sampling.top_k,
-      temperature=sampling.temperature, report=report)
-  result.steps.append(f"evaluation tables in {results}/results.md")
-
-  header(12, "generating motions for a few prompts")
-  generated = os.path.join(pictures, "generated")
-  render_examples(MotionGPT.load(instruct), data, generated, c.prompts, sampling, report)
-  result.steps.append(f"GIFs of generated motions in {generated}")
-
-  result.minutes = (time.perf_counter() - started) / 60
-  result.targets = demo_targets(result.tables, c.targets)
-  return result
+  demo = _Demo(workdir, c, report or Reporter())
+  demo.data_set()
+  demo.header(4, f"training the motion VQ-VAE (configs/{c.configs.vqvae}) in {demo.vqvae}")
+  if not demo.train("vqvae", train_vqvae, demo.vqvae):
+    return demo.result
+  demo.tokens_and_vocabulary()
+  demo.header(8, f"pre-training the T5 on motiongpt_pretrain in {demo.pretrain}")
+  if not demo.train("pretrain", train_lm, demo.pretrain):
+    return demo.result
+  demo.header(9, f"instruction-tuning it in {demo.instruct}")
+  if not demo.train("instruct", train_lm, demo.instruct,
+                    [f"--config.init_from={os.path.abspath(demo.pretrain)}"]):
+    return demo.result
+  demo.header(10, f"training the text-motion evaluator in {demo.evaluator}")
+  if not demo.train("evaluator", train_evaluator, demo.evaluator):
+    return demo.result
+  demo.evaluate()
+  demo.result.minutes = (time.perf_counter() - demo.started) / 60
+  demo.result.targets = demo_targets(demo.result.tables, c.targets)
+  return demo.result
 
 
 def render_examples(model: MotionGPT, data: str, out: str, prompts, sampling,

@@ -20,11 +20,13 @@ def evaluate_run(workdir: str, evaluator_dir: str, out: str | None = None,
                  replications: int = 20, mm_captions: int = 100, mm_repeats: int = 30,
                  m2m_replications: int = 3, limit: int = 0, bert_model: str | None = None,
                  seed: int = 0, top_k: int = 50, temperature: float = 1.0,
-                 report: Reporter | None = None) -> dict:
+                 protocol: str = "motiongpt", report: Reporter | None = None) -> dict:
   """The tables of ``tasks`` for the run in ``workdir``, judged by the evaluator in
   ``evaluator_dir``; writes OUT/results.json and OUT/results.md (OUT defaults to
-  WORKDIR/eval) and returns the tables."""
+  WORKDIR/eval) and returns the tables. ``protocol``: how captions are scored and real
+  motions cropped (``paper_tables.PROTOCOLS``; ``motiongpt`` is the paper's)."""
   report = report or Reporter()
+  paper_tables.check_protocol(protocol)
   unknown = set(tasks) - set(TASKS)
   if unknown:
     raise ValueError(f"--tasks: unknown {sorted(unknown)}; choose from {', '.join(TASKS)}")
@@ -49,18 +51,19 @@ def evaluate_run(workdir: str, evaluator_dir: str, out: str | None = None,
   os.makedirs(out, exist_ok=True)
   tables = {}
   if "t2m" in tasks:
-    report.log(f"text-to-motion: {len(everything)} captioned motions, {replications} "
-               f"replications")
+    report.log(f"text-to-motion ({protocol} protocol): {len(everything)} captioned motions, "
+               f"{replications} replications")
     tables["text_to_motion"] = paper_tables.text_to_motion(
         model, evaluator, everything, replications, mm_captions, mm_repeats, seed, top_k,
-        temperature, log=report.log)
+        temperature, log=report.log, protocol_name=protocol)
   if "m2t" in tasks:
-    report.log(f"motion-to-text: {len(whole)} motions")
+    report.log(f"motion-to-text ({protocol} protocol): {len(whole)} motions")
     train_captions = [c.text for s in humanml3d.read_split(data, "train", normalize=False,
                                                            include_spans=False)
                       for c in s.captions]
     tables["motion_to_text"] = paper_tables.motion_to_text(
-        model, evaluator, whole, train_captions, embedder, seed, log=report.log)
+        model, evaluator, whole, train_captions, embedder, seed, log=report.log,
+        protocol_name=protocol)
   if "m2m" in tasks:
     report.log(f"prediction and in-between: {len(whole)} motions, {m2m_replications} "
                f"replications")
