@@ -15,6 +15,7 @@ import traceback
 from motiongpt_jax import cli_args, config_utils, distributed, pipeline
 from motiongpt_jax.data import humanml3d, tfds_builder
 from motiongpt_jax.data.synth import generator
+from motiongpt_jax.evaluation import paper_tables
 from motiongpt_jax.inference import MotionGPT, check_sampling
 from motiongpt_jax.motion import files
 
@@ -113,11 +114,12 @@ def cmd_reconstruct(args):
 
 def cmd_eval(args):
   check_sampling(args.temperature, args.top_k)
-  pipeline.evaluate_run(args.workdir, args.evaluator, args.out, args.data, args.split,
+  tables = pipeline.evaluate_run(args.workdir, args.evaluator, args.out, args.data, args.split,
                         [t.strip() for t in args.tasks.split(",") if t.strip()],
                         args.replications, args.mm_captions, args.mm_repeats,
                         args.m2m_replications, args.limit, args.bert_model, args.seed,
                         args.top_k, args.temperature, args.protocol, report=REPORT)
+  print("\n" + paper_tables.to_markdown(tables))
 
 
 def cmd_generate(args):
@@ -198,7 +200,8 @@ def cmd_demo(args):
   overrides = [f"--config.{k}={v}" for k, v in given.items() if v is not None]
   result = pipeline.run_demo(args.workdir, config, overrides + args.overrides, report=REPORT)
   if not result.preempted:
-    print(f"\ndemo done in {result.minutes:.1f} min:\n  " + "\n  ".join(result.steps))
+    print("\n" + paper_tables.to_markdown(result.tables))
+    print(f"demo done in {result.minutes:.1f} min:\n  " + "\n  ".join(result.steps))
     print("\nquality targets on the test split:\n  " + "\n  ".join(
         f"{'PASS' if ok else 'MISS'}  {text}" for ok, text in result.targets))
   return result

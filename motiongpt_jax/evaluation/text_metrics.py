@@ -62,25 +62,35 @@ def _check(predictions, references):
       raise ValueError(f"references[{i}] must be a non-empty list of captions")
 
 
-def bleu_closest(predictions: Sequence[str], references: Sequence[Sequence[str]],
-                 max_order: int = 4) -> float:
-  """Corpus BLEU with the brevity penalty against the closest reference length (shorter on
-  ties), in percent."""
+def _bleu_counts(predictions, references, max_order: int, tokenize: Tokenizer,
+                 reference_length: Callable[[list, list], int]):
+  """(clipped n-gram matches [max_order], candidate n-grams [max_order], candidate length,
+  reference length) summed over a corpus; a candidate n-gram counts at most as often as in
+  the reference that has it most; ``reference_length(hyp, refs)`` picks a caption's
+  reference length for the brevity penalty."""
   _check(predictions, references)
   matches, totals = np.zeros(max_order), np.zeros(max_order)
   hyp_len = ref_len = 0
   for pred, refs in zip(predictions, references):
-    hyp, ref_tokens = words(pred), [words(r) for r in refs]
+    hyp, ref_tokens = tokenize(pred), [tokenize(r) for r in refs]
     hyp_len += len(hyp)
-    # closest reference length, the shorter one on ties
-    ref_len += min((abs(len(r) - len(hyp)), len(r)) for r in ref_tokens)[1]
+    ref_len += reference_length(hyp, ref_tokens)
     for n in range(1, max_order + 1):
-      counts = ngrams(hyp, n)
-      best = collections.Counter()
+      allowed = collections.Counter()
       for r in ref_tokens:
-        best |= ngrams(r, n)
-      matches[n - 1] += sum(min(c, best[g]) for g, c in counts.items())
+        allowed |= ngrams(r, n)
+      matches[n - 1] += sum((ngrams(hyp, n) & allowed).values())
       totals[n - 1] += max(len(hyp) - n + 1, 0)
+  return matches, totals, hyp_len, ref_len
+
+
+def bleu_closest(predictions: Sequence[str], references: Sequence[Sequence[str]],
+                 max_order: int = 4) -> float:
+  """Corpus BLEU with the brevity penalty against the closest reference length (shorter on
+  ties), in percent."""
+  matches, totals, hyp_len, ref_len = _bleu_counts(
+      predictions, references, max_order, words,
+      lambda hyp, refs: min((abs(len(r) - len(hyp)), len(r)) for r in refs)[1])
   if np.any(matches == 0):
     return 0.0
   log_precision = np.mean(np.log(matches / totals))
@@ -103,19 +113,9 @@ def bleu_nmt(predictions: Sequence[str], references: Sequence[Sequence[str]],
   BP = 1 if c > r else exp(1 - r / c). MotionGPT (via nlgmetricverse) tokenised with
   ``punctuation_split``.
   """
-  _check(predictions, references)
-  matches, totals = np.zeros(max_order), np.zeros(max_order)
-  hyp_len = ref_len = 0
-  for pred, refs in zip(predictions, references):
-    hyp, ref_tokens = tokenize(pred), [tokenize(r) for r in refs]
-    hyp_len += len(hyp)
-    ref_len += min(len(r) for r in ref_tokens)
-    for n in range(1, max_order + 1):
-      allowed = collections.Counter()
-      for r in ref_tokens:
-        allowed |= ngrams(r, n)
-      matches[n - 1] += sum((ngrams(hyp, n) & allowed).values())
-      totals[n - 1] += max(len(hyp) - n + 1, 0)
+  matches, totals, hyp_len, ref_len = _bleu_counts(
+      predictions, references, max_order, tokenize,
+      lambda hyp, refs: min(len(r) for r in refs))
   if smooth:
     precisions = (matches + 1) / (totals + 1)
   else:

@@ -71,7 +71,5 @@ def evaluate_run(workdir: str, evaluator_dir: str, out: str | None = None,
         model, evaluator, whole, m2m_replications, seed, top_k, temperature, log=report.log)
   paper_tables.write(tables, os.path.join(out, "results.json"),
                      os.path.join(out, "results.md"))
-  report.log("")
-  report.log(paper_tables.to_markdown(tables))
   report.log(f"tables written to {out}/results.json and {out}/results.md")
   return tables
