@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/motiongpt demo --workdir runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --durations=10
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m slow

@@ -15,6 +15,8 @@ import pytest
 from motiongpt_jax import cli
 from test_cli_vqvae import REPO, env, final_params
 
+ON_PROJECT = pytest.mark.xdist_group("tiny_project")  # the worker that built it
+
 SMALL = ["--config", "configs/vqvae.py:tiny", "--config.model.width=16",
          "--config.model.code_dim=8", "--config.train.batch_size=8", "--config.train.log_every=5",
          "--config.train.eval_every=0", "--config.data.window=32"]
@@ -68,6 +70,7 @@ def test_a_second_writer_is_refused_and_a_dead_one_leaves_no_lock(synth_dir, tmp
   assert code == 0, capsys.readouterr().err
 
 
+@ON_PROJECT
 def test_a_resume_that_cannot_fit_changes_nothing(tiny_project, tmp_path, capsys):
   workdir = str(tmp_path / "vq")
   shutil.copytree(tiny_project / "runs" / "vq", workdir)
@@ -85,6 +88,7 @@ def test_a_resume_that_cannot_fit_changes_nothing(tiny_project, tmp_path, capsys
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == steps_before
 
 
+@ON_PROJECT
 def test_stale_save_temporaries_are_removed_at_start(tiny_project, tmp_path, capsys):
   workdir = str(tmp_path / "vq")
   shutil.copytree(tiny_project / "runs" / "vq", workdir)

@@ -12,6 +12,8 @@ import pytest
 
 from motiongpt_jax import cli
 
+pytestmark = pytest.mark.xdist_group("tiny_project")  # one worker builds the project
+
 
 def _split(name, line):
   def breaks(d):

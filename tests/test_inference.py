@@ -8,22 +8,14 @@ import pytest
 from motiongpt_jax import cli
 
 
+pytestmark = pytest.mark.xdist_group("tiny_project")  # one worker builds the project
+
+
 @pytest.fixture(scope="module")
-def run(synth_dir, tmp_path_factory):
-  root = tmp_path_factory.mktemp("pipeline")
-  vq, tokens, spm, lm = (str(root / n) for n in ("vq", "tokens", "spiece.model", "lm"))
-  assert cli.main(["train-vqvae", "--workdir", vq, "--data", synth_dir,
-                   "--config.model.width=16", "--config.model.code_dim=8",
-                   "--config.train.steps=4", "--config.train.batch_size=8",
-                   "--config.data.window=32", "--config.train.eval_every=0"]) == 0
-  assert cli.main(["tokenize", "--vqvae", vq, "--data", synth_dir, "--out", tokens]) == 0
-  assert cli.main(["vocab", "train", "--data", synth_dir, "--out", spm, "--size", "500"]) == 0
-  assert cli.main(["train", "--config", "configs/t5_instruct.py:tiny", "--workdir", lm,
-                   "--data", synth_dir, "--tokens", tokens, "--spm", spm,
-                   "--config.train.steps=3", "--config.train.batch_size=8",
-                   "--config.data.inputs_length=96", "--config.data.targets_length=48",
-                   "--config.train.eval_every=0"]) == 0
-  return dict(lm=lm, data=synth_dir, root=root)
+def run(tiny_project, tmp_path_factory):
+  """The tiny pipeline of conftest (trained by the library); outputs go to a folder of ours."""
+  return dict(lm=str(tiny_project / "runs" / "lm"), data=str(tiny_project / "data"),
+              root=tmp_path_factory.mktemp("inference_out"))
 
 
 def test_generate_writes_decodable_motions(run, capsys):

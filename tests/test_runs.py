@@ -13,6 +13,8 @@ from motiongpt_jax import cli, pipeline, runs
 from motiongpt_jax.inference import MotionGPT
 from motiongpt_jax.train.checkpoints import Checkpointer
 
+pytestmark = pytest.mark.xdist_group("tiny_project")  # one worker builds the project
+
 
 @pytest.fixture(scope="module")
 def project(tiny_project):
