@@ -10,10 +10,11 @@ Exact resume: the batch of step ``s`` and the random key of step ``s`` are pure 
 step. A run killed at any point and restarted therefore repeats the steps after its last
 checkpoint with the same inputs and ends with the same parameters (bit-exact on CPU).
 
-Numbers that cannot lie: a step whose loss or gradient norm is not finite, or whose update
-would make the state non-finite, leaves the state as it was (so no NaN parameter ever
-exists), and the loop stops with ``NonFiniteLossError`` at the next log or checkpoint
-boundary, before anything non-finite is logged or saved.
+Numbers that cannot lie: a step whose loss, gradient norm, update or non-gradient state is
+not finite is flagged in its metrics; the loop stops with ``NonFiniteLossError`` naming that
+step at the next log or checkpoint boundary, before anything past it is logged or saved (the
+state in memory is discarded with the error). The check costs two scalar reductions per
+step and no host synchronisation.
 """
 
 from __future__ import annotations
@@ -112,11 +113,10 @@ def _all_finite(tree) -> jnp.ndarray:
 def make_train_step(task: TrainTask, optimizer: optax.GradientTransformation):
   """The jitted step: (state, batch, key) -> (new state, metrics).
 
-  ``metrics["finite"]`` says whether the step was applied: when the loss, the gradient norm
-  or the updated state is not finite, the step returns the state it was given, unchanged
-  (parameters, optimizer state, extra state, and the step counter, which thus counts the
-  updates actually applied). The host reads the flag with the other metrics, so it costs
-  no extra synchronisation.
+  ``metrics["finite"]`` is False when the loss, the gradient norm, the update's norm (an
+  infinite learning rate gives a finite loss and gradient but a NaN update) or the extra
+  state is not finite. The host reads the flag with the other metrics and stops before
+  saving anything of that step or later.
   """
   def train_step(state: TrainState, batch: dict, key: jax.Array):
     grad_fn = jax.value_and_grad(task.loss_fn, has_aux=True)
@@ -125,9 +125,8 @@ def make_train_step(task: TrainTask, optimizer: optax.GradientTransformation):
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     new = TrainState(state.step + 1, params, opt_state, extra)
-    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm) & _all_finite(
-        (params, opt_state, extra))
-    new = jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, state)
+    finite = (jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+              & jnp.isfinite(optax.global_norm(updates)) & _all_finite(extra))
     metrics = {"loss": loss, **metrics, "grad_norm": grad_norm, "finite": finite}
     return new, metrics
   return train_step
