@@ -113,7 +113,6 @@ def cmd_reconstruct(args):
 
 
 def cmd_eval(args):
-  check_sampling(args.temperature, args.top_k)
   tables = pipeline.evaluate_run(args.workdir, args.evaluator, args.out, args.data, args.split,
                         [t.strip() for t in args.tasks.split(",") if t.strip()],
                         args.replications, args.mm_captions, args.mm_repeats,

@@ -1,4 +1,4 @@
-"""Helpers the stages share: configs given as objects or files, data folders, errors."""
+"""Helpers the stages share: configs given as objects or files, a training run's folder."""
 
 from __future__ import annotations
 

@@ -286,12 +286,16 @@ class Checkpointer:
     target = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=device),
         abstract_subtree)
-    with _NamesDamage(step, where):
-      restored = ocp.PyTreeCheckpointer().restore(
-          os.path.join(where, "default"),
-          args=ocp.args.PyTreeRestore(
-              item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
-              partial_restore=True))
+    reader = ocp.PyTreeCheckpointer()
+    try:
+      with _NamesDamage(step, where):
+        restored = reader.restore(
+            os.path.join(where, "default"),
+            args=ocp.args.PyTreeRestore(
+                item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+                partial_restore=True))
+    finally:
+      reader.close()
     verify_digests(step, where, digests, restored)
     return restored
 
