@@ -109,7 +109,15 @@ def load_hf_t5(path: str) -> tuple[T5Config, dict]:
   with open(config_path) as f:
     hf = json.load(f)
   config = config_from_hf(hf, config_path)
-  tensors = {k: np.asarray(v, np.float32) for k, v in _read_tensors(path).items()}
+  return config, params_from_hf_tensors(config, _read_tensors(path), path)
+
+
+def params_from_hf_tensors(config: T5Config, tensors: dict, where: str) -> dict:
+  """The T5X parameter tree of ``config`` from tensors under ``transformers``' T5 names
+  (``shared.weight``, ``encoder.block.0.layer.0.SelfAttention.q.weight``, ...), float32 numpy.
+  Every tensor must find a place; ``where`` names the source in errors."""
+  tensors = {k: np.asarray(v, np.float32) for k, v in tensors.items()}
+  path = where
   used = set()
 
   def take(name):
@@ -171,8 +179,7 @@ def load_hf_t5(path: str) -> tuple[T5Config, dict]:
   if unused:
     raise CheckpointFormatError(f"{path}: tensors this T5 has no place for: "
                                 f"{', '.join(unused[:5])}")
-  params = jax.tree_util.tree_map(np.ascontiguousarray, params)
-  return config, params
+  return jax.tree_util.tree_map(np.ascontiguousarray, params)
 
 
 def round_up(n: int, multiple: int) -> int:
@@ -256,5 +263,5 @@ def restore_params(directory: str, config: T5Config | None = None):
   return config, checkpointer.restore(target, abstract)
 
 
-__all__ = ["load_hf_t5", "enlarge_vocab", "save_params", "restore_params",
+__all__ = ["load_hf_t5", "params_from_hf_tensors", "enlarge_vocab", "save_params", "restore_params",
            "CheckpointFormatError", "CheckpointMismatchError"]
