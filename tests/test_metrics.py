@@ -116,15 +116,6 @@ def test_cider_by_hand():
   assert TM.cider(["z", "z"], [["z"], ["z"]]) == pytest.approx(0.0)
 
 
-def test_bert_score_with_one_hot_embeddings():
-  vocab = {w: i for i, w in enumerate("a b c d".split())}
-  embed = lambda texts: [np.eye(4)[[vocab[w] for w in t.split()]] for t in texts]  # noqa
-  # one of two tokens matches each way: P = R = F1 = 1/2
-  assert TM.bert_score(["a b"], [["a c"]], embed) == pytest.approx(50.0)
-  assert TM.bert_score(["a b"], [["c d", "b a"]], embed) == pytest.approx(100.0)
-  assert TM.bert_score(["a b"], [["a c"]], embed, baseline=0.5) == pytest.approx(0.0)
-
-
 def test_text_metric_input_errors():
   with pytest.raises(ValueError, match="2 predictions but 1 reference"):
     TM.bleu(["a", "b"], [["a"]])

@@ -205,6 +205,20 @@ def test_sampling_respects_top_k_top_p_and_the_mask_hook():
   assert list(np.asarray(kept[0] > -1e6)) == [True, True, False, False]
 
 
+def test_kth_largest_equals_lax_top_k():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(6, 777)).astype(np.float32) * 30
+  x[1, :500] = decoding.NEG_INF  # masked logits
+  x[2] = np.round(x[2] / 10)  # many ties
+  x[3, ::2] = -0.0
+  x[4] = np.float32(np.inf) * np.sign(x[4])  # +-inf
+  for k in (1, 2, 50, 333, 777):
+    want = np.asarray(jax.lax.top_k(jnp.asarray(x), k)[0][:, -1])
+    np.testing.assert_array_equal(np.asarray(decoding.kth_largest(jnp.asarray(x), k)), want)
+  # k beyond the vocabulary keeps everything (the smallest value).
+  np.testing.assert_array_equal(decoding.kth_largest(jnp.asarray(x), 10_000), x.min(-1))
+
+
 def test_decoding_stops_at_eos_and_pads_after_it():
   cfg = tiny()
   model, params = init(cfg)

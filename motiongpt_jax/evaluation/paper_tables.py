@@ -7,7 +7,8 @@
   random tokens of the real lengths (what FID is compared against).
 - Motion-to-text (Table 3): greedy captions of the whole test motions against all their
   reference captions: R-precision and MM-Dist (generated text vs real motion), BLEU@1/@4,
-  ROUGE-L, CIDEr, BERTScore (when an embedder is given). Rows: real captions, MotionGPT, and
+  ROUGE-L, CIDEr, BERTScore (when a ``bertscore.BertScore`` is given; its settings go in the
+  table's info). Rows: real captions, MotionGPT, and
   the caption of a random training motion.
 - Motion prediction and in-between (Table 5): the first 20% of the tokens continued, or the
   middle half filled; FID, Diversity, ADE and FDE (metres, global joint positions, over the
@@ -21,9 +22,11 @@ Scoring protocols (``protocol``, printed in each table's header and kept in resu
   ``Cider``: clipped tf-idf, Gaussian length penalty, sigma 6, x10, on whitespace tokens),
   references = the lemmatised word parts of a motion's ``word/POS`` caption tokens, cut or
   padded (by repetition) to three; real motions re-cropped per replication as Guo et al.'s
-  evaluation loader does (``protocol.eval_crop``).
+  evaluation loader does (``protocol.eval_crop``). BERTScore: MotionGPT's ``bert_score.score``
+  call (``bertscore.py``) against those three references.
 - ``raw``: BLEU with the closest reference's length, plain CIDEr, the raw captions as
-  references, whole real motions as the FID reference.
+  references, whole real motions as the FID reference. BERTScore: the same scorer against all
+  of a motion's raw captions (idf counted over those).
 The evaluator reads padded motions as Guo et al.'s packed GRU does (the padding never enters
 an embedding); MotionGPT's released code pads to the longest motion of each batch, which makes
 an embedding depend on its batch, so it is not offered.
@@ -142,7 +145,7 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
 
 
 def motion_to_text(model, evaluator, samples: list[humanml3d.Sample],
-                   train_captions: list[str], embedder=None, seed: int = 0,
+                   train_captions: list[str], bert_scorer=None, seed: int = 0,
                    log: Callable[[str], None] = print,
                    protocol_name: str = "motiongpt") -> dict:
   """The motion-to-text rows over whole test motions (greedy decoding: one replication)."""
@@ -166,13 +169,15 @@ def motion_to_text(model, evaluator, samples: list[humanml3d.Sample],
     row = {"R@1": top[0], "R@2": top[1], "R@3": top[2], "MM-Dist": matching}
     if name != "Real captions":  # the references include the real caption itself
       row.update(caption_scores(texts, references, protocol_name))
-      if embedder is not None:
-        row["BERTScore"] = TM.bert_score(texts, references, embedder)
+      if bert_scorer is not None:
+        row["BERTScore"] = bert_scorer(texts, references)
     table[name] = {k: (float(v), 0.0) for k, v in row.items()}
   table["_info"] = {"protocol": protocol_name, "motions": len(samples),
                     "captions_per_second": len(samples) / seconds,
                     "examples": [{"references": r, "prediction": p}
                                  for r, p in list(zip(references, predictions))[:5]]}
+  if bert_scorer is not None:
+    table["_info"]["bertscore"] = bert_scorer.description
   log(f"  motion-to-text: BLEU@4 {table['MotionGPT']['BLEU@4'][0]:.2f} vs random caption "
       f"{table['Random caption']['BLEU@4'][0]:.2f}")
   return table

@@ -1,4 +1,4 @@
-"""Caption metrics: corpus BLEU@1/@4, ROUGE-L, CIDEr and BERTScore, written here from their papers.
+"""Caption metrics: corpus BLEU@1/@4, ROUGE-L and CIDEr, written here from their papers.
 
 All take ``predictions: list[str]`` and ``references: list[list[str]]`` (several captions per
 motion) and return percentages, as MotionGPT's tables do.
@@ -13,9 +13,7 @@ motion) and return percentages, as MotionGPT's tables do.
   orders, times 10. ``cider_d`` is CIDEr-D, what coco-caption's (and pycocoevalcap's and
   nlgmetricverse's) ``Cider`` computes: candidate weights clipped to the reference's and a
   Gaussian length penalty (sigma 6). ``cider_plain`` (also ``cider``) has neither.
-- BERTScore (Zhang et al. 2020): greedy cosine matching of contextual token embeddings, F1,
-  optionally idf-weighted and rescaled by a baseline. The embedder is a local model; the
-  paper's figures use roberta-large, whose numbers ours do not equal.
+BERTScore is the bert-score package's, in ``bertscore.py``.
 """
 
 from __future__ import annotations
@@ -245,87 +243,3 @@ def cider_d(predictions: Sequence[str], references: Sequence[Sequence[str]],
         total[n] += overlap * penalty
     scores.append(10.0 * total.mean() / len(refs))
   return float(100 * np.mean(scores))
-
-
-# An embedder maps captions to one [tokens, D] array of contextual embeddings each.
-Embedder = Callable[[Sequence[str]], list]
-
-
-def bert_score(predictions: Sequence[str], references: Sequence[Sequence[str]],
-               embed: Embedder, idf: bool = False, baseline: float | None = None) -> float:
-  """BERTScore F1 (best reference per caption), in percent.
-
-  ``idf`` weights reference and candidate tokens by the inverse document frequency of the
-  tokens' ids among the references, as the paper does; ``embed`` then returns pairs
-  (embeddings [L, D], token ids [L]). ``baseline`` rescales F1 to (F1 - b) / (1 - b).
-  """
-  _check(predictions, references)
-  flat_refs = [r for refs in references for r in refs]
-  pred_out, ref_out = list(embed(list(predictions))), list(embed(flat_refs))
-
-  def split(out):
-    return (out, None) if not isinstance(out, tuple) else out
-
-  weights = None
-  if idf:
-    document_frequency = collections.Counter()
-    for out in ref_out:
-      document_frequency.update(set(np.asarray(split(out)[1]).tolist()))
-    m = len(ref_out)
-    weights = lambda ids: np.array([math.log((m + 1) / (document_frequency[i] + 1))  # noqa: E731
-                                    for i in np.asarray(ids).tolist()])
-
-  def f1(cand, ref):
-    (c, c_ids), (r, r_ids) = split(cand), split(ref)
-    c = c / np.linalg.norm(c, axis=1, keepdims=True)
-    r = r / np.linalg.norm(r, axis=1, keepdims=True)
-    sim = c @ r.T
-    wc = weights(c_ids) if weights else np.ones(len(c))
-    wr = weights(r_ids) if weights else np.ones(len(r))
-    precision = (sim.max(1) * wc).sum() / max(wc.sum(), 1e-12)
-    recall = (sim.max(0) * wr).sum() / max(wr.sum(), 1e-12)
-    score = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return score if baseline is None else (score - baseline) / (1 - baseline)
-
-  scores, k = [], 0
-  for cand, refs in zip(pred_out, references):
-    scores.append(max(f1(cand, ref_out[k + j]) for j in range(len(refs))))
-    k += len(refs)
-  return float(100 * np.mean(scores))
-
-
-def transformers_embedder(model_dir: str, layer: int | None = None,
-                          with_ids: bool = False) -> Embedder:
-  """Token embeddings from a local Hugging Face encoder folder (needs torch + transformers).
-
-  ``layer`` picks a hidden layer (default: the last); [CLS]/[SEP]-style special tokens are
-  dropped, as BERTScore does.
-  """
-  import os
-  if not os.path.isdir(model_dir):
-    raise FileNotFoundError(f"{model_dir}: no such model folder (a local Hugging Face "
-                            f"encoder, e.g. a MiniLM or roberta-large download)")
-  try:
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-  except ImportError as e:
-    raise ImportError(f"BERTScore needs torch and transformers ({e}); "
-                      f"pip install 'motiongpt-jax[bench]'") from None
-  tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-  model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
-
-  def embed(texts):
-    out = []
-    for start in range(0, len(texts), 64):
-      batch = tokenizer(list(texts[start:start + 64]), return_tensors="pt", padding=True,
-                        truncation=True, return_special_tokens_mask=True)
-      special = batch.pop("special_tokens_mask").numpy().astype(bool)
-      with torch.no_grad():
-        hidden = model(**batch, output_hidden_states=True).hidden_states
-      states = hidden[-1 if layer is None else layer].numpy()
-      mask = batch["attention_mask"].numpy().astype(bool) & ~special
-      ids = batch["input_ids"].numpy()
-      for s, m, i in zip(states, mask, ids):
-        out.append((s[m], i[m]) if with_ids else s[m])
-    return out
-  return embed

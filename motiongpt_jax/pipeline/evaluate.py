@@ -8,7 +8,7 @@ from motiongpt_jax import runs
 from motiongpt_jax.data import humanml3d
 from motiongpt_jax.evaluation import paper_tables
 from motiongpt_jax.evaluation.evaluator import Evaluator
-from motiongpt_jax.evaluation.text_metrics import transformers_embedder
+from motiongpt_jax.evaluation.bertscore import BertScore
 from motiongpt_jax.inference import MotionGPT, check_sampling
 from motiongpt_jax.pipeline.report import Reporter
 
@@ -47,7 +47,7 @@ def evaluate_run(workdir: str, evaluator_dir: str, out: str | None = None,
   if len(everything) < 32 or len(whole) < 32:
     raise ValueError(f"{data} split {split!r}: {len(whole)} motions; R-precision needs "
                      f"at least 32")
-  embedder = transformers_embedder(bert_model) if bert_model else None
+  bert_scorer = BertScore(bert_model) if bert_model else None  # MotionGPT's settings
   os.makedirs(out, exist_ok=True)
   tables = {}
   if "t2m" in tasks:
@@ -62,7 +62,7 @@ def evaluate_run(workdir: str, evaluator_dir: str, out: str | None = None,
                                                            include_spans=False)
                       for c in s.captions]
     tables["motion_to_text"] = paper_tables.motion_to_text(
-        model, evaluator, whole, train_captions, embedder, seed, log=report.log,
+        model, evaluator, whole, train_captions, bert_scorer, seed, log=report.log,
         protocol_name=protocol)
   if "m2m" in tasks:
     report.log(f"prediction and in-between: {len(whole)} motions, {m2m_replications} "

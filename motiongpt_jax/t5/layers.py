@@ -185,15 +185,22 @@ class MultiHeadDotProductAttention(nn.Module):
     key_proj = projection(kernel_init=self.kernel_init, name="key")
     value_proj = projection(kernel_init=self.kernel_init, name="value")
 
+    # Keys and values are [batch, length, heads, kv] while training. The decoding caches hold
+    # them heads-major, [batch, heads, length, kv]: the layout the per-step attention products
+    # read directly. (Stored [b, l, h, d], XLA:CPU transposed every cache on every decoding
+    # step, a cost that grew with batch x length and dominated batched sampling.)
+    heads_major = False
     if decode and self.cross_attention:
       # Keys/values of the encoder output are the same at every step: project them once,
       # when the cache is created, and read them back afterwards.
+      heads_major = True
       created = self.has_variable("cache", "cached_key")
       if created:
         key = self.get_variable("cache", "cached_key")
         value = self.get_variable("cache", "cached_value")
       else:
-        key, value = key_proj(inputs_kv), value_proj(inputs_kv)
+        key = key_proj(inputs_kv).transpose(0, 2, 1, 3)
+        value = value_proj(inputs_kv).transpose(0, 2, 1, 3)
         self.put_variable("cache", "cached_key", key)
         self.put_variable("cache", "cached_value", value)
     else:
@@ -204,8 +211,9 @@ class MultiHeadDotProductAttention(nn.Module):
       # Self-attention over a cache of max_decode_length positions, one position per call.
       if max_decode_length is None:
         raise ValueError("decode=True needs max_decode_length")
+      heads_major = True
       created = self.has_variable("cache", "cached_key")
-      shape = (key.shape[0], max_decode_length) + key.shape[2:]
+      shape = (key.shape[0], key.shape[2], max_decode_length, key.shape[3])
       cached_key = self.variable("cache", "cached_key", jnp.zeros, shape, key.dtype)
       cached_value = self.variable("cache", "cached_value", jnp.zeros, shape, value.dtype)
       cache_index = self.variable("cache", "cache_index", lambda: jnp.array(0, jnp.int32))
@@ -214,10 +222,12 @@ class MultiHeadDotProductAttention(nn.Module):
                          f"{inputs_q.shape[1]}")
       if created:
         index = cache_index.value
-        key = jax.lax.dynamic_update_slice(cached_key.value, key.astype(cached_key.value.dtype),
-                                           (0, index, 0, 0))
+        key = jax.lax.dynamic_update_slice(
+            cached_key.value, key.transpose(0, 2, 1, 3).astype(cached_key.value.dtype),
+            (0, 0, index, 0))
         value = jax.lax.dynamic_update_slice(
-            cached_value.value, value.astype(cached_value.value.dtype), (0, index, 0, 0))
+            cached_value.value, value.transpose(0, 2, 1, 3).astype(cached_value.value.dtype),
+            (0, 0, index, 0))
         cached_key.value, cached_value.value = key, value
         cache_index.value = index + 1
         visible = (jnp.arange(max_decode_length) <= index)[None, None, None, :]
@@ -232,7 +242,8 @@ class MultiHeadDotProductAttention(nn.Module):
 
     if self.float32_logits:
       query, key = query.astype(jnp.float32), key.astype(jnp.float32)
-    logits = jnp.einsum("bqhd,bkhd->bhqk", query, key)
+    kv = "bhkd" if heads_major else "bkhd"
+    logits = jnp.einsum(f"bqhd,{kv}->bhqk", query, key)
     if bias is not None:
       logits = logits + bias.astype(logits.dtype)
     weights = jax.nn.softmax(logits).astype(self.dtype)
@@ -240,7 +251,7 @@ class MultiHeadDotProductAttention(nn.Module):
       keep = jax.random.bernoulli(self.make_rng("dropout"), 1.0 - self.dropout_rate,
                                   weights.shape)
       weights = weights * keep.astype(self.dtype) / (1.0 - self.dropout_rate)
-    x = jnp.einsum("bhqk,bkhd->bqhd", weights, value.astype(self.dtype))
+    x = jnp.einsum(f"bhqk,{kv}->bqhd", weights, value.astype(self.dtype))
     x = constrain(x, ("batch", "length", "heads", "kv"))
     return DenseGeneral(features=inputs_q.shape[-1], axis=(-2, -1),
                         kernel_axes=("heads", "kv", "embed"), kernel_init=self.kernel_init,
