@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.xdist_group("cli_vqvae")  # its module fixture is built once
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--config", "configs/vqvae.py:tiny", "--config.model.width=32",
          "--config.model.code_dim=16", "--config.train.steps=300",

@@ -11,6 +11,8 @@ from motiongpt_jax import cli
 from motiongpt_jax.evaluation import evaluator as E
 from motiongpt_jax.evaluation import words as W
 
+pytestmark = pytest.mark.xdist_group("evaluator")  # its module fixture is built once
+
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402

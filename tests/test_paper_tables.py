@@ -11,6 +11,8 @@ from motiongpt_jax.data import humanml3d
 from motiongpt_jax.evaluation import paper_tables as P
 from motiongpt_jax.motion import features as F
 
+pytestmark = pytest.mark.xdist_group("paper_tables")  # its module fixture is built once
+
 
 class Vocab:
   num_motion_codes = 512

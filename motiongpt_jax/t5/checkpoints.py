@@ -8,6 +8,10 @@ Mapping (HF -> here): ``q/k/v.weight [h*d, e]`` -> ``query/key/value/kernel [e, 
 ``wo.weight [e, f]`` -> ``[f, e]``; ``relative_attention_bias.weight [buckets, h]`` ->
 ``relpos_bias/rel_embedding [h, buckets]``; ``lm_head.weight [V, e]`` -> ``logits_dense/kernel
 [e, V]``; layer norms' ``weight`` -> ``scale``. Nothing is downloaded.
+
+``export_hf_t5(path, config, params)`` writes the inverse (``hf_tensors_from_params``) as a
+folder ``transformers``' ``T5ForConditionalGeneration.from_pretrained`` loads. T5X
+checkpoints (msgpack + TensorStore, or Orbax) are read and written by ``t5x_checkpoints``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class CheckpointFormatError(ValueError):
 
 
 _ACTIVATIONS = {"relu": ("relu",), "gated-gelu": ("gelu", "linear")}
+# config.json key of ``export_hf_t5``: rows from this id on are padding (see below).
+REAL_VOCAB_KEY = "motiongpt_real_vocab_size"
 
 
 def _scaled_tied_output(hf: dict) -> bool:
@@ -58,7 +64,8 @@ def config_from_hf(hf: dict, path: str = "config.json") -> T5Config:
         dropout_rate=hf.get("dropout_rate", 0.1),
         relative_attention_num_buckets=hf.get("relative_attention_num_buckets", 32),
         relative_attention_max_distance=hf.get("relative_attention_max_distance", 128),
-        layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-6))
+        layer_norm_epsilon=hf.get("layer_norm_epsilon", 1e-6),
+        real_vocab_size=hf.get(REAL_VOCAB_KEY))
   except KeyError as e:
     raise CheckpointFormatError(f"{path}: missing field {e.args[0]!r}") from None
 
@@ -182,6 +189,94 @@ def params_from_hf_tensors(config: T5Config, tensors: dict, where: str) -> dict:
   return jax.tree_util.tree_map(np.ascontiguousarray, params)
 
 
+def hf_tensors_from_params(config: T5Config, params) -> dict[str, np.ndarray]:
+  """The inverse of ``params_from_hf_tensors``: ``transformers``' T5 tensor names -> float32
+  numpy arrays. The tied (``logits_via_embedding``) model writes no ``lm_head.weight``."""
+  h, d, e = config.num_heads, config.head_dim, config.emb_dim
+  p = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), params)
+  out = {"shared.weight": p["token_embedder"]["embedding"]}
+
+  def attention(prefix, a):
+    for ours, theirs in (("query", "q"), ("key", "k"), ("value", "v")):
+      out[prefix + theirs + ".weight"] = a[ours]["kernel"].reshape(e, h * d).T
+    out[prefix + "o.weight"] = a["out"]["kernel"].reshape(h * d, e).T
+
+  def mlp(prefix, m):
+    for name in (("wi_0", "wi_1") if config.gated else ("wi",)) + ("wo",):
+      out[prefix + name + ".weight"] = m[name]["kernel"].T
+
+  enc, dec = p["encoder"], p["decoder"]
+  out["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"] = (
+      enc["relpos_bias"]["rel_embedding"].T)
+  for i in range(config.num_encoder_layers):
+    layer, pre = enc[f"layers_{i}"], f"encoder.block.{i}.layer."
+    out[pre + "0.layer_norm.weight"] = layer["pre_attention_layer_norm"]["scale"]
+    attention(pre + "0.SelfAttention.", layer["attention"])
+    out[pre + "1.layer_norm.weight"] = layer["pre_mlp_layer_norm"]["scale"]
+    mlp(pre + "1.DenseReluDense.", layer["mlp"])
+  out["encoder.final_layer_norm.weight"] = enc["encoder_norm"]["scale"]
+  out["decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"] = (
+      dec["relpos_bias"]["rel_embedding"].T)
+  for i in range(config.num_decoder_layers):
+    layer, pre = dec[f"layers_{i}"], f"decoder.block.{i}.layer."
+    out[pre + "0.layer_norm.weight"] = layer["pre_self_attention_layer_norm"]["scale"]
+    attention(pre + "0.SelfAttention.", layer["self_attention"])
+    out[pre + "1.layer_norm.weight"] = layer["pre_cross_attention_layer_norm"]["scale"]
+    attention(pre + "1.EncDecAttention.", layer["encoder_decoder_attention"])
+    out[pre + "2.layer_norm.weight"] = layer["pre_mlp_layer_norm"]["scale"]
+    mlp(pre + "2.DenseReluDense.", layer["mlp"])
+  out["decoder.final_layer_norm.weight"] = dec["decoder_norm"]["scale"]
+  if not config.logits_via_embedding:
+    out["lm_head.weight"] = dec["logits_dense"]["kernel"].T
+  return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def hf_config(config: T5Config, eos_id: int = 1, pad_id: int = 0) -> dict:
+  """``transformers`` T5 config.json fields of ``config``. The output layer is written with
+  ``tie_word_embeddings``: True = tied and rescaled by d_model**-0.5 (original T5), False =
+  own ``lm_head`` (v1.1); transformers >= 5 derives ``scale_decoder_outputs`` from it and
+  keeps an ``lm_head.weight`` that differs from ``shared.weight`` untied."""
+  if tuple(config.mlp_activations) not in _ACTIVATIONS.values():
+    raise CheckpointFormatError(f"mlp_activations {config.mlp_activations} have no "
+                                f"transformers feed_forward_proj (expected one of "
+                                f"{sorted(_ACTIVATIONS.values())})")
+  proj = {v: k for k, v in _ACTIVATIONS.items()}[tuple(config.mlp_activations)]
+  out = {"architectures": ["T5ForConditionalGeneration"], "model_type": "t5",
+         "vocab_size": config.vocab_size, "d_model": config.emb_dim, "d_kv": config.head_dim,
+         "d_ff": config.mlp_dim, "num_layers": config.num_encoder_layers,
+         "num_decoder_layers": config.num_decoder_layers, "num_heads": config.num_heads,
+         "relative_attention_num_buckets": config.relative_attention_num_buckets,
+         "relative_attention_max_distance": config.relative_attention_max_distance,
+         "dropout_rate": config.dropout_rate, "layer_norm_epsilon": config.layer_norm_epsilon,
+         "feed_forward_proj": proj, "tie_word_embeddings": bool(config.logits_via_embedding),
+         "is_encoder_decoder": True, "decoder_start_token_id": pad_id, "pad_token_id": pad_id,
+         "eos_token_id": eos_id}
+  if config.real_vocab_size is not None and config.real_vocab_size < config.vocab_size:
+    out[REAL_VOCAB_KEY] = config.real_vocab_size
+  return out
+
+
+def export_hf_t5(path: str, config: T5Config, params, eos_id: int = 1, pad_id: int = 0) -> None:
+  """A Hugging Face T5 folder (config.json, model.safetensors, generation_config.json) that
+  ``T5ForConditionalGeneration.from_pretrained`` and ``load_hf_t5`` read. Rows past
+  ``real_vocab_size`` (padding to a multiple of 128) are written, recorded in config.json
+  and listed as ``suppress_tokens`` in generation_config.json so ``generate`` never emits
+  them (this project masks them out of the softmax)."""
+  from safetensors.numpy import save_file
+  os.makedirs(path, exist_ok=True)
+  tensors = hf_tensors_from_params(config, params)
+  params_from_hf_tensors(config, tensors, "export")  # the inverse must account for all
+  save_file(tensors, os.path.join(path, "model.safetensors"), metadata={"format": "pt"})
+  generation = {"decoder_start_token_id": pad_id, "pad_token_id": pad_id,
+                "eos_token_id": eos_id}
+  if config.real_vocab_size is not None and config.real_vocab_size < config.vocab_size:
+    generation["suppress_tokens"] = list(range(config.real_vocab_size, config.vocab_size))
+  for name, value in (("config.json", hf_config(config, eos_id, pad_id)),
+                      ("generation_config.json", generation)):
+    with open(os.path.join(path, name), "w") as f:
+      json.dump(value, f, indent=2)
+
+
 def round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple
 
@@ -263,5 +358,6 @@ def restore_params(directory: str, config: T5Config | None = None):
   return config, checkpointer.restore(target, abstract)
 
 
-__all__ = ["load_hf_t5", "params_from_hf_tensors", "enlarge_vocab", "save_params", "restore_params",
+__all__ = ["load_hf_t5", "params_from_hf_tensors", "hf_tensors_from_params", "hf_config",
+           "export_hf_t5", "enlarge_vocab", "save_params", "restore_params",
            "CheckpointFormatError", "CheckpointMismatchError"]

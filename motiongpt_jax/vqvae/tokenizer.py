@@ -77,6 +77,30 @@ class MotionTokenizer:
                                   jnp.asarray(c[None] if single else c, jnp.int32)))
     return out[0] if single else out
 
+  def decode_many(self, code_lists, batch_size: int = 64) -> list[np.ndarray]:
+    """Each of many code sequences -> its normalised features [4N, D], as ``decode`` gives
+    them one by one. Sequences of one length go through the decoder together (rows are
+    independent), in batches padded to a power of two, so shapes and compilations stay few."""
+    code_lists = [np.asarray(c) for c in code_lists]
+    by_length: dict[int, list[int]] = {}
+    for i, c in enumerate(code_lists):
+      by_length.setdefault(len(c), []).append(i)
+    out: list = [None] * len(code_lists)
+    for length, rows in by_length.items():
+      if length == 0:
+        for i in rows:
+          out[i] = np.zeros((0, self.feature_dim), np.float32)
+        continue
+      for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        width = 1 << (len(chunk) - 1).bit_length()
+        codes = np.stack([code_lists[i] for i in chunk])
+        codes = np.concatenate([codes, np.repeat(codes[-1:], width - len(chunk), 0)])
+        decoded = self.decode(codes)
+        for j, i in enumerate(chunk):
+          out[i] = decoded[j]
+    return out
+
   @classmethod
   def load(cls, workdir: str, step: int | None = None) -> "MotionTokenizer":
     """From a ``motiongpt train-vqvae`` work directory (the latest step by default)."""
