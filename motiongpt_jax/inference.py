@@ -6,6 +6,14 @@ the tokens folder's tokens.json). Prompts use the first phrasing of the instruct
 templates (the ``_eval`` tasks). Generation is constrained so every output decodes: the
 first token is the motion start, then motion codes until the end token, then EOS (top-k
 sampling, MotionGPT's 50 by default); captions may not contain motion tokens (greedy).
+
+A run whose config.json says ``interface = "motiongpt"`` (``motiongpt import-motiongpt``:
+the released MotionGPT) is talked to as the reference does (``mgpt_lm.py``
+``generate_conditional``): its config's ``prompts`` (the reference's evaluation prompts),
+unconstrained decoding (motion sampled up to 127 tokens, text greedy up to 39), the codes
+read between the first start and the first end token and clamped to the codebook (``[0]``
+when either is missing), captions decoded as ``transformers`` decodes them
+(``reference_text``), and the run's own ``data.stats`` mean/std for the VQ-VAE.
 """
 
 from __future__ import annotations
@@ -69,6 +77,44 @@ def motion_only_mask(vocab):
   return mask
 
 
+REFERENCE_INTERFACE = "motiongpt"
+
+
+def reference_codes(ids, vocab) -> list[int]:
+  """MotionGPT's reading of a generated motion (``motion_string_to_token`` and the clamp of
+  ``mgpt.py``): the motion ids between the first start and the first end token, clamped to
+  the codebook; ``[0]`` when either token is missing or nothing lies between. Non-motion ids
+  between them are skipped (the reference's parser would fail on them)."""
+  ids = [int(t) for t in ids]
+  start, end, k = vocab.motion_start_id, vocab.motion_end_id, vocab.num_motion_codes
+  if start not in ids or end not in ids:
+    return [0]
+  inner = ids[ids.index(start) + 1:ids.index(end)]
+  codes = [min(max(t - vocab.motion_offset, 0), k - 1) for t in inner
+           if vocab.motion_offset <= t < vocab.motion_offset + k + 3]
+  return codes or [0]
+
+
+_CLEAN_UP = ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+             (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"))
+
+
+def reference_text(ids, vocab) -> str:
+  """Text as MotionGPT's tokenizer decodes it (``batch_decode(skip_special_tokens=True)`` of
+  a ``transformers`` 4.x T5 tokenizer): padding, EOS, UNK and sentinels dropped, pieces
+  joined with the leading space of the first removed, ``clean_up_tokenization`` applied.
+  Motion ids are dropped (the reference leaves their strings in a caption)."""
+  processor = vocab.text.tokenizer
+  size = vocab.text_size - vocab.text.extra_ids  # SentencePiece's own pieces
+  pieces = [processor.id_to_piece(int(t)) for t in ids if 3 <= int(t) < size]
+  text = "".join(pieces).replace("\u2581", " ")
+  if pieces and pieces[0].startswith("\u2581"):
+    text = text[1:]
+  for old, new in _CLEAN_UP:
+    text = text.replace(old, new)
+  return text
+
+
 def text_only_mask(vocab):
   allowed = np.zeros(vocab.vocab_size, bool)
   allowed[1:vocab.text_size] = True  # no padding, no motion tokens
@@ -90,9 +136,10 @@ class MotionGPT:
     self.vocab, self.tokenizer, self.mean, self.std = vocab, tokenizer, mean, std
     self.templates = templates
     self.model = Transformer(t5_config.replace(dropout_rate=0.0))
-    # Built once: decoding compiles once per hook function.
-    self._motion_mask = motion_only_mask(vocab)
-    self._text_mask = decoding.allow_only(
+    self.reference = config.get("interface", "") == REFERENCE_INTERFACE
+    # Built once: decoding compiles once per hook function. The reference decodes freely.
+    self._motion_mask = None if self.reference else motion_only_mask(vocab)
+    self._text_mask = None if self.reference else decoding.allow_only(
         np.pad(text_only_mask(vocab), (0, t5_config.vocab_size - vocab.vocab_size)))
 
   @classmethod
@@ -101,10 +148,18 @@ class MotionGPT:
     vocab = vocabulary_for_tokens(config.data.tokens, config.data.spm)
     vqvae_dir, vqvae_step = runs.tokens_vqvae(config.data.tokens)
     tokenizer = MotionTokenizer.load(vqvae_dir, vqvae_step)
-    spec = humanml3d.SPECS[humanml3d.detect_kind(config.data.path)]
-    mean, std = humanml3d.load_mean_std(config.data.path, spec)
-    return cls(config, t5_config, params, vocab, tokenizer, mean, std,
-               load_templates(), devices)
+    if config.data.get("stats"):  # statistics of the run's own (an imported MotionGPT)
+      stats = config.data.stats
+      mean, std = humanml3d.load_mean_std_files(
+          f"{stats}/mean.npy", f"{stats}/std.npy", tokenizer.feature_dim)
+    else:
+      spec = humanml3d.SPECS[humanml3d.detect_kind(config.data.path)]
+      mean, std = humanml3d.load_mean_std(config.data.path, spec)
+    if config.get("interface", "") == REFERENCE_INTERFACE:
+      templates = {name: {"inputs": [text]} for name, text in config.prompts.items()}
+    else:
+      templates = load_templates()
+    return cls(config, t5_config, params, vocab, tokenizer, mean, std, templates, devices)
 
   # ------------------------------------------------------------------ prompts and decoding
   def fill(self, template: str, **values) -> str:
@@ -155,15 +210,24 @@ class MotionGPT:
 
   def motion_codes(self, prompts: list[str], seed: int = 0, top_k: int = 50,
                    temperature: float = 1.0, batch_size: int = 64) -> list[np.ndarray]:
-    """Motion codes generated for each prompt (constrained: every output is a motion)."""
+    """Motion codes generated for each prompt (constrained for a model trained here: every
+    output is a motion; an imported MotionGPT's are read by ``reference_codes``)."""
     rows = self._decode(prompts, True, seed, top_k, temperature, batch_size,
                         self.config.data.targets_length)
+    if self.reference:
+      return [np.asarray(reference_codes(row, self.vocab), np.int32) for row in rows]
     # An immediate end gives one token of motion.
     return [np.asarray(self.vocab.codes_in(row) or [0], np.int32) for row in rows]
 
-  def texts(self, prompts: list[str], batch_size: int = 64, max_length: int = 40) -> list[str]:
-    """Greedy text answers to prompts (no motion tokens)."""
+  def texts(self, prompts: list[str], batch_size: int = 64,
+            max_length: int | None = None) -> list[str]:
+    """Greedy text answers to prompts (no motion tokens); at most 40 tokens by default (an
+    imported MotionGPT: its config's ``decoding.text_max_tokens``)."""
+    if max_length is None:
+      max_length = int(self.config.get("decoding", {}).get("text_max_tokens", 40))
     rows = self._decode(prompts, False, 0, 0, 0.0, batch_size, max_length)
+    if self.reference:
+      return [reference_text(np.asarray(r).tolist(), self.vocab) for r in rows]
     return [self.vocab.decode(np.asarray(r).tolist()) for r in rows]
 
   def features(self, codes) -> np.ndarray:
@@ -210,6 +274,11 @@ class MotionGPT:
     if seconds is not None:
       if not 0 < seconds <= 60:
         raise InputError(f"--seconds {seconds}: expected a positive number up to 60")
+      if "t2m_caption_seconds" not in self.templates:  # the reference's prompts: in frames
+        frames = min(max(round(seconds * protocol.FPS), protocol.FRAMES_PER_TOKEN),
+                     protocol.FRAMES_PER_TOKEN * self.config.data.targets_length)
+        return self.fill("t2m_caption_frames", Caption_Placeholder=text,
+                         Frame_Placeholder=str(frames))
       return self.fill("t2m_caption_seconds", Caption_Placeholder=text,
                        Second_Placeholder=f"{seconds:.1f}")
     return self.fill("t2m_caption", Caption_Placeholder=text)
@@ -304,7 +373,12 @@ class MotionGPT:
                                 max_decode_length=self.config.data.targets_length,
                                 temperature=1.0, top_k=50, eos_id=self.vocab.eos_id)
     row = np.asarray(tokens[0]).tolist()
-    codes = self.vocab.codes_in(row)
-    text_ids = [t for t in row if t < self.vocab.text_size]
+    if self.reference:
+      has_motion = self.vocab.motion_start_id in row and self.vocab.motion_end_id in row
+      codes = reference_codes(row, self.vocab) if has_motion else []
+      text = reference_text(row, self.vocab)
+    else:
+      codes = self.vocab.codes_in(row)
+      text = self.vocab.decode([t for t in row if t < self.vocab.text_size])
     joints = F.features_to_joints(self.features(codes)) if codes else None
-    return self.vocab.decode(text_ids).strip(), joints
+    return text.strip(), joints

@@ -50,7 +50,9 @@ METRICS = "metrics.jsonl"
 EVAL = "eval"
 
 # Config entries that hold paths: stored relative to the run folder.
-_PATH_KEYS = ("data.path", "data.tokens", "data.spm")
+# data.stats: a folder with mean.npy/std.npy that replaces the data folder's Mean/Std (an
+# imported MotionGPT's VQ-VAE expects the T2M evaluator's statistics).
+_PATH_KEYS = ("data.path", "data.tokens", "data.spm", "data.stats")
 
 
 class RunError(FileNotFoundError):

@@ -219,6 +219,16 @@ def test_kth_largest_equals_lax_top_k():
   np.testing.assert_array_equal(decoding.kth_largest(jnp.asarray(x), 10_000), x.min(-1))
 
 
+def test_categorical_draws_follow_the_softmax():
+  logits = jnp.array([[decoding.NEG_INF, 0.0, 1.0, decoding.NEG_INF, 2.0, decoding.NEG_INF]])
+  keys = jax.random.split(jax.random.PRNGKey(0), 20_000)
+  draws = np.asarray(jax.vmap(lambda k: decoding.categorical(k, logits)[0])(keys))
+  frequency = np.bincount(draws, minlength=6) / len(draws)
+  expected = np.asarray(jax.nn.softmax(logits[0]))
+  assert frequency[[0, 3, 5]].sum() == 0  # masked entries are never drawn
+  np.testing.assert_allclose(frequency, expected, atol=0.015)
+
+
 def test_decoding_stops_at_eos_and_pads_after_it():
   cfg = tiny()
   model, params = init(cfg)
