@@ -9,8 +9,11 @@ measure, each in its own subprocess:
 
 - a training step (forward, backward, AdamW update) on batch x (input 128, target 128) tokens;
   throughput counts input + target tokens per second;
-- generation latency for 64 new tokens (greedy, EOS disabled so both produce exactly 64) from
-  32-token inputs at batch 1 and batch 16 (ours: jitted KV-cache loop; theirs: ``generate``).
+- generation latency for 64 new tokens (EOS disabled so both produce exactly 64) from
+  32-token inputs at ``--gen-batches`` (default 1, 16, 64, 256), greedy or ``--top-k 50``
+  sampling at temperature 1 (ours: jitted KV-cache loop; theirs: ``generate``). Per-token
+  figures show how a decoding step's cost grows with the batch. ``--skip-train`` measures
+  generation only.
 
 The JAX training step's FLOPs come from XLA's cost analysis; the table compares its achieved
 FLOP/s with the peak of a large float32 matmul measured on this machine in the same run.
@@ -57,7 +60,7 @@ def timed(fn, repeats):
   return best
 
 
-def jax_child(name, steps, repeats):
+def jax_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -79,8 +82,9 @@ def jax_child(name, steps, repeats):
   state = trainer.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), extra)
   step = jax.jit(trainer.make_train_step(task, optimizer), donate_argnums=(0,))
   key = jax.random.PRNGKey(0)
-  flops = step.lower(state, batch, key).compile().cost_analysis()["flops"]
-  state, _ = step(state, batch, key)
+  flops = None if skip_train else step.lower(state, batch, key).compile().cost_analysis()["flops"]
+  if not skip_train:
+    state, _ = step(state, batch, key)
   jax.block_until_ready(state)
   holder = [state]
 
@@ -91,16 +95,16 @@ def jax_child(name, steps, repeats):
     jax.block_until_ready(s)
     holder[0] = s
 
-  train_seconds = timed(run_train, repeats) / steps
+  train_seconds = None if skip_train else timed(run_train, repeats) / steps
   params = holder[0].params
   gen = {}
-  for b in (1, 16):
+  for b in batches:
     inputs = jnp.asarray(np.random.default_rng(1).integers(2, cfg.vocab_size, (b, GEN_INPUT)),
                          jnp.int32)
 
     def run_gen():
       tokens, _ = decoding.sample(task.model, params, inputs, key, max_decode_length=GEN_NEW,
-                                  eos_id=-1)
+                                  temperature=1.0 if top_k else 0.0, top_k=top_k, eos_id=-1)
       jax.block_until_ready(tokens)
 
     run_gen()  # compile
@@ -113,7 +117,7 @@ def jax_child(name, steps, repeats):
   return {"train_seconds": train_seconds, "flops": flops, "gen": gen, "peak": peak}
 
 
-def torch_child(name, steps, repeats):
+def torch_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
   import numpy as np
   import torch
   import transformers
@@ -137,23 +141,25 @@ def torch_child(name, steps, repeats):
     out.loss.backward()
     opt.step()
 
-  one_step()
-
   def run_train():
     for _ in range(steps):
       one_step()
 
-  train_seconds = timed(run_train, repeats) / steps
+  train_seconds = None
+  if not skip_train:
+    one_step()
+    train_seconds = timed(run_train, repeats) / steps
   model.eval()
   gen = {}
-  for b in (1, 16):
+  for b in batches:
     inputs = torch.from_numpy(np.random.default_rng(1).integers(2, cfg.vocab_size,
                                                                  (b, GEN_INPUT)))
 
     def run_gen():
       with torch.no_grad():
         model.generate(input_ids=inputs, attention_mask=inputs > 0, max_new_tokens=GEN_NEW,
-                       min_new_tokens=GEN_NEW, do_sample=False, num_beams=1)
+                       min_new_tokens=GEN_NEW, do_sample=bool(top_k), top_k=top_k or None,
+                       temperature=1.0, num_beams=1)
 
     run_gen()
     gen[b] = timed(run_gen, repeats)
@@ -165,12 +171,17 @@ def main():
   parser.add_argument("--configs", default="tiny,small")
   parser.add_argument("--train-steps", type=int, default=5)
   parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--gen-batches", default="1,16,64,256")
+  parser.add_argument("--top-k", type=int, default=0, help="0: greedy; k: top-k sampling")
+  parser.add_argument("--skip-train", action="store_true", help="generation only")
   parser.add_argument("--child", choices=["jax", "torch"], help=argparse.SUPPRESS)
   parser.add_argument("--config", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
     fn = jax_child if args.child == "jax" else torch_child
-    result = fn(args.config, args.train_steps, args.repeats)
+    batches = tuple(int(b) for b in args.gen_batches.split(","))
+    result = fn(args.config, args.train_steps, args.repeats, batches, args.top_k,
+                args.skip_train)
     print(json.dumps(result))
     return
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -185,7 +196,9 @@ def main():
     for framework in ("jax", "torch"):
       out = subprocess.run([sys.executable, __file__, "--child", framework, "--config", name,
                             "--train-steps", str(args.train_steps), "--repeats",
-                            str(args.repeats)], capture_output=True, text=True, env=env)
+                            str(args.repeats), "--gen-batches", args.gen_batches,
+                            "--top-k", str(args.top_k)] + ["--skip-train"] * args.skip_train,
+                           capture_output=True, text=True, env=env)
       if out.returncode:
         sys.exit(f"{framework} {name} failed:\n{out.stderr[-3000:]}")
       rows[framework] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -193,12 +206,16 @@ def main():
     tokens = shape["batch"] * (shape["inputs"] + shape["targets"])
     j, t = rows["jax"], rows["torch"]
     label = f"train tokens/s (batch {shape['batch']} x {shape['inputs']}+{shape['targets']})"
-    print(f"{name:8}{label:44}{tokens / j['train_seconds']:>14.0f}"
-          f"{tokens / t['train_seconds']:>14.0f}{t['train_seconds'] / j['train_seconds']:>9.2f}x")
-    for b in ("1", "16"):
-      label = f"generate {GEN_NEW} tokens, batch {b} (ms)"
-      print(f"{name:8}{label:44}{1e3 * j['gen'][b]:>14.0f}{1e3 * t['gen'][b]:>14.0f}"
-            f"{t['gen'][b] / j['gen'][b]:>9.2f}x")
+    if not args.skip_train:
+      print(f"{name:8}{label:44}{tokens / j['train_seconds']:>14.0f}{tokens / t['train_seconds']:>14.0f}"
+            f"{t['train_seconds'] / j['train_seconds']:>9.2f}x")
+    how = f"top-k {args.top_k}" if args.top_k else "greedy"
+    for b in args.gen_batches.split(","):
+      label = f"generate {GEN_NEW}, {how}, batch {b}: ms/step"
+      print(f"{name:8}{label:44}{1e3 * j['gen'][b] / GEN_NEW:>14.2f}"
+            f"{1e3 * t['gen'][b] / GEN_NEW:>14.2f}{t['gen'][b] / j['gen'][b]:>9.2f}x")
+    if args.skip_train:
+      continue
     achieved = j["flops"] / j["train_seconds"]
     print(f"{name:8}{'JAX train step: GFLOP/s achieved / matmul peak':44}"
           f"{achieved / 1e9:>14.1f}{j['peak'] / 1e9:>14.1f}"

@@ -47,3 +47,51 @@ def test_bad_shapes_get_a_clear_error(tmp_path, capsys):
   np.save(path, np.zeros((5, 7)))
   assert cli.main(["render", path, "--out", str(tmp_path / "x.gif")]) == 2
   assert "cannot draw an array of shape (5, 7)" in capsys.readouterr().err
+
+
+HEAD_RGB = np.array([0xf4, 0xd8, 0xc0])
+
+
+def _head_pixels(image: np.ndarray) -> np.ndarray:
+  """(row, column) of the pixels painted in the head's colour."""
+  return np.argwhere((np.abs(image[..., :3].astype(int) - HEAD_RGB) <= 6).all(-1))
+
+
+def test_panels_are_large_with_a_head_a_floor_and_one_scale(sample_dir, tmp_path):
+  joints = np.load(os.path.join(sample_dir, "new_joints", "012314.npy"))
+  still = np.repeat(joints[:1], 60, axis=0)  # a standing pose: travels nowhere
+  png = render.render_frame([joints, still], str(tmp_path / "two.png"), frame=30,
+                            titles=["a person walks in a circle", "stands"])
+  image = imageio.imread(png)
+  assert image.shape[0] >= 480 and image.shape[1] >= 2 * 480
+  width = image.shape[1] // 2
+  for panel in (image[:, :width], image[:, width:]):
+    head = _head_pixels(panel)
+    assert len(head) > 150  # a filled disc of about 0.2 m, not a dot
+    floor = (np.abs(panel[..., :3].astype(int) - [0xd3, 0xda, 0xe3]) <= 3).all(-1)
+    assert floor.sum() > 5000  # the chequered floor's darker tiles
+  # Both panels at one scale: the same floor size, and the same head size.
+  fig, panels, _, _ = render._figure([joints, still], ["a", "b"])
+  render.plt.close(fig)
+  assert panels[0].radius == panels[1].radius
+  sizes = [len(_head_pixels(image[:, :width])), len(_head_pixels(image[:, width:]))]
+  assert abs(sizes[0] - sizes[1]) < 0.15 * max(sizes)
+
+
+def test_camera_follows_a_figure_that_walks_away(sample_dir, tmp_path):
+  pose = np.load(os.path.join(sample_dir, "new_joints", "012314.npy"))[:1]
+  walk = pose + np.linspace(0, 8, 60)[:, None, None] * np.array([0.3, 0, 1.0])  # glides 8 m
+  out = str(tmp_path / "walk.gif")
+  render.render_animation([walk], out, ["walks eight metres"], stride=20)
+  frames = imageio.mimread(out)
+  assert len(frames) == 3
+  columns = [_head_pixels(f)[:, 1].mean() for f in frames]
+  rows = [_head_pixels(f)[:, 0].mean() for f in frames]
+  # The head stays near the middle of the picture while the root moves 8 m.
+  width = frames[0].shape[1]
+  assert all(0.3 * width < c < 0.7 * width for c in columns)
+  assert np.ptp(rows) < 40
+  # A caption in a readable size.
+  fig, panels, _, _ = render._figure([walk], ["walks eight metres"])
+  assert panels[0].ax.title.get_fontsize() >= 12
+  render.plt.close(fig)

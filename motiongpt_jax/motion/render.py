@@ -1,8 +1,13 @@
-"""Stick-figure pictures of motions: animated GIF/MP4 and single PNG frames.
+"""Pictures of motions: animated GIF/MP4 and single PNG frames.
 
-Each motion is drawn in its own 3-D panel with a floor grid, the root's ground trajectory
-and a caption; several motions play side by side with shared timing, so a reconstruction
-can be compared with its original frame by frame.
+Each motion is drawn in its own 3-D panel (512 x 512 pixels): a shaded floor with a grid
+every 0.5 m, the root's path on the floor (the part travelled drawn bold), the figure with
+its limbs coloured by side (left blue and green, right red and yellow), a head, the figure's
+shadow, the caption above and the time below. Panels side by side share one scale and
+their timing, so a reconstruction can be compared with its original frame by frame. A
+motion that stays within a 3.2 m square is framed whole; one that travels further is
+followed by the camera (centred on its smoothed root path), at the same scale as the
+others.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
+from scipy.ndimage import gaussian_filter1d  # noqa: E402
 
 from motiongpt_jax.motion.features import features_to_joints  # noqa: E402
 from motiongpt_jax.motion.skeleton import HUMANML3D, KIT, Skeleton  # noqa: E402
@@ -43,65 +50,143 @@ def as_joints(motion: np.ndarray, mean: np.ndarray | None = None,
       f"features [T, {HUMANML3D.feature_dim}|{KIT.feature_dim}]")
 
 
-def _set_panel(ax, joints: np.ndarray, title: str):
-  # Data is y-up; matplotlib's 3-D axes are z-up, so draw (x, z, y).
-  lo = joints.reshape(-1, 3).min(0)
-  hi = joints.reshape(-1, 3).max(0)
-  centre = (lo + hi) / 2
-  radius = max(hi[0] - lo[0], hi[2] - lo[2], hi[1], 1.9) / 2 + 0.1
-  ax.set_xlim(centre[0] - radius, centre[0] + radius)
-  ax.set_ylim(centre[2] - radius, centre[2] + radius)
-  top = max(hi[1], 1.8) + 0.1
-  ax.set_zlim(0, top)
-  # Equal scale on all axes, with a box no taller than the motion needs.
-  ax.set_box_aspect((2 * radius, 2 * radius, top), zoom=1.25)
-  ax.view_init(elev=18, azim=-62)
-  ax.set_axis_off()
-  ax.set_title("\n".join(textwrap.wrap(title, 38)), fontsize=9)
-  # Floor grid.
-  ticks = np.linspace(-radius, radius, 9)
-  for v in ticks:
-    ax.plot([centre[0] - radius, centre[0] + radius], [centre[2] + v] * 2, [0, 0],
-            color="#c8c8c8", lw=0.6)
-    ax.plot([centre[0] + v] * 2, [centre[2] - radius, centre[2] + radius], [0, 0],
-            color="#c8c8c8", lw=0.6)
+PANEL_PX = 512          # panel width and height in pixels
+_DPI = 80
+_GRID = 0.5             # floor grid spacing (m)
+_MARGIN = 0.35          # floor beyond the figure (m)
+_STATIC_RADIUS = 1.6    # half-width of the largest floor framed whole (m)
+_HEAD_RADIUS = 0.1      # drawn head (m)
+_FLOOR_COLOURS = ("#e8ecf1", "#d3dae3")
+
+
+def _edges(lo: float, hi: float) -> np.ndarray:
+  """Tile edges between lo and hi: the grid lines inside, and the two ends."""
+  inner = np.arange(np.floor(lo / _GRID) + 1, np.ceil(hi / _GRID)) * _GRID
+  return np.concatenate([[lo], inner[(inner > lo + 1e-9) & (inner < hi - 1e-9)], [hi]])
+
+
+def _view(joints: np.ndarray) -> tuple[float, float, np.ndarray]:
+  """(half-width needed to show the whole motion at once, half-width needed by a camera
+  following it, the followed centre [T, 2] in x/z)."""
+  xz = joints[..., [0, 2]]
+  lo, hi = xz.reshape(-1, 2).min(0), xz.reshape(-1, 2).max(0)
+  static = float((hi - lo).max()) / 2 + _MARGIN
+  centre = gaussian_filter1d(joints[:, 0, [0, 2]], sigma=6, axis=0, mode="nearest")
+  follow = float(np.abs(xz - centre[:, None]).max()) + _MARGIN
+  return static, max(follow, 1.0), centre
+
+
+def _layout(drawn):
+  """One radius and height for all panels; per panel, the camera centre per frame."""
+  views = [_view(j) for j, _ in drawn]
+  follow_needed = [s > _STATIC_RADIUS for s, _, _ in views]
+  radius = max(f if needs else s for (s, f, _), needs in zip(views, follow_needed))
+  radius = max(radius, 1.0)
+  top = max(max(float(j[..., 1].max()) + 0.15, 1.9) for j, _ in drawn)
+  centres = []
+  for (joints, _), (s, _, follow_centre) in zip(drawn, views):
+    if s <= radius:  # fits: a still camera on the middle of the motion
+      xz = joints[..., [0, 2]].reshape(-1, 2)
+      mid = (xz.min(0) + xz.max(0)) / 2
+      centres.append(np.broadcast_to(mid, (len(joints), 2)))
+    else:
+      centres.append(follow_centre)
+  return radius, top, centres
 
 
 class _Panel:
   """One motion's artists, updated per frame."""
 
-  def __init__(self, ax, joints: np.ndarray, skel: Skeleton, title: str):
-    self.joints, self.skel = joints, skel
-    _set_panel(ax, joints, title)
-    root = joints[:, 0]
-    ax.plot(root[:, 0], root[:, 2], np.zeros(len(root)), color="#9b5de5", lw=1.0, alpha=0.5)
-    self.trail, = ax.plot([], [], [], color="#9b5de5", lw=2.0)
-    self.lines = [ax.plot([], [], [], color=c, lw=2.6, solid_capstyle="round")[0]
-                  for c in _CHAIN_COLOURS[:len(skel.kinematic_chain)]]
-    self.shadow, = ax.plot([], [], [], "o", color="#888888", ms=2, alpha=0.5)
-    self.counter = ax.text2D(0.02, 0.02, "", transform=ax.transAxes, fontsize=7, color="#555")
+  def __init__(self, ax, joints: np.ndarray, skel: Skeleton, title: str, radius: float,
+               top: float, centre: np.ndarray):
+    self.ax, self.joints, self.skel = ax, joints, skel
+    self.radius, self.centre = radius, centre
+    self.moving = bool(np.ptp(centre, axis=0).max() > 1e-9)
+    names = skel.joint_names
+    self.head, self.neck = names.index("head"), names.index("neck")
+    ax.computed_zorder = False  # draw in zorder: floor, path, shadow, figure
+    ax.set_box_aspect((2 * radius, 2 * radius, top), zoom=1.15)
+    ax.set_zlim(0, top)
+    ax.view_init(elev=20, azim=-60)
+    ax.set_axis_off()
+    ax.set_title("\n".join(textwrap.wrap(title, 44)[:3]), fontsize=13, pad=2)
+    self.floor = Poly3DCollection([], edgecolor="none", zorder=0)
+    ax.add_collection3d(self.floor)
+    self.border = Poly3DCollection([], facecolor="none", edgecolor="#aab4c0", linewidth=1.0,
+                                   zorder=1)
+    ax.add_collection3d(self.border)
+    self.path, = ax.plot([], [], [], color="#9b5de5", lw=1.2, alpha=0.45, zorder=2)
+    self.trail, = ax.plot([], [], [], color="#7b2cbf", lw=2.4, zorder=2)
+    chains = skel.kinematic_chain
+    self.shadows = [ax.plot([], [], [], color="#9aa3ad", lw=3.0, alpha=0.55,
+                            solid_capstyle="round", zorder=3)[0] for _ in chains]
+    self.lines = [ax.plot([], [], [], color=c, lw=3.4, solid_capstyle="round", zorder=5)[0]
+                  for c in _CHAIN_COLOURS[:len(chains)]]
+    self.dots, = ax.plot([], [], [], "o", color="#333333", ms=2.5, zorder=6)
+    # Head: a disc of _HEAD_RADIUS at the panel's scale (a floor edge spans about 0.63 of
+    # the panel's width at this zoom and view).
+    px_per_m = 0.63 * PANEL_PX / (2 * radius)
+    self.head_dot, = ax.plot([], [], [], "o", ms=2 * _HEAD_RADIUS * px_per_m * 72 / _DPI,
+                             markerfacecolor="#f4d8c0", markeredgecolor="#3c3c3c",
+                             markeredgewidth=1.6, zorder=7)
+    self.counter = ax.text2D(0.03, 0.03, "", transform=ax.transAxes, fontsize=11,
+                             color="#444444")
+    self._place_floor(0)
+
+  def _place_floor(self, t: int):
+    cx, cz = self.centre[t]
+    r = self.radius
+    self.ax.set_xlim(cx - r, cx + r)
+    self.ax.set_ylim(cz - r, cz + r)
+    # A chequered floor of _GRID tiles anchored to the world, cut to the square shown.
+    xs = _edges(cx - r, cx + r)
+    zs = _edges(cz - r, cz + r)
+    tiles, colours = [], []
+    for x0, x1 in zip(xs[:-1], xs[1:]):
+      for z0, z1 in zip(zs[:-1], zs[1:]):
+        tiles.append([(x0, z0, 0), (x1, z0, 0), (x1, z1, 0), (x0, z1, 0)])
+        odd = (np.floor((x0 + x1) / 2 / _GRID) + np.floor((z0 + z1) / 2 / _GRID)) % 2
+        colours.append(_FLOOR_COLOURS[int(odd)])
+    self.floor.set_verts(tiles)
+    self.floor.set_facecolor(colours)
+    self.border.set_verts([[(cx - r, cz - r, 0), (cx + r, cz - r, 0), (cx + r, cz + r, 0),
+                            (cx - r, cz + r, 0)]])
+    # The root's path, cut where it leaves the floor shown.
+    path = self.joints[:, 0].copy()
+    out = (np.abs(path[:, 0] - cx) > r) | (np.abs(path[:, 2] - cz) > r)
+    path[out] = np.nan
+    self.visible_path = path
+    self.path.set_data_3d(path[:, 0], path[:, 2], np.zeros(len(path)))
 
   def update(self, t: int):
     t = min(t, len(self.joints) - 1)
+    if self.moving:
+      self._place_floor(t)
     frame = self.joints[t]
-    for line, chain in zip(self.lines, self.skel.kinematic_chain):
+    for line, shadow, chain in zip(self.lines, self.shadows, self.skel.kinematic_chain):
       pts = frame[list(chain)]
       line.set_data_3d(pts[:, 0], pts[:, 2], pts[:, 1])
-    self.trail.set_data_3d(self.joints[:t + 1, 0, 0], self.joints[:t + 1, 0, 2],
-                           np.zeros(t + 1))
-    self.shadow.set_data_3d(frame[:, 0], frame[:, 2], np.zeros(len(frame)))
-    self.counter.set_text(f"frame {t + 1}/{len(self.joints)}  {t / self.skel.fps:.1f}s")
+      shadow.set_data_3d(pts[:, 0], pts[:, 2], np.full(len(pts), 0.002))
+    self.dots.set_data_3d(frame[:, 0], frame[:, 2], frame[:, 1])
+    up = frame[self.head] - frame[self.neck]
+    centre = frame[self.head] + 0.6 * _HEAD_RADIUS * up / max(np.linalg.norm(up), 1e-9)
+    self.head_dot.set_data_3d([centre[0]], [centre[2]], [centre[1]])
+    trail = self.visible_path[:t + 1]
+    self.trail.set_data_3d(trail[:, 0], trail[:, 2], np.full(len(trail), 0.003))
+    self.counter.set_text(f"frame {t + 1}/{len(self.joints)}   {t / self.skel.fps:.1f} s")
 
 
 def _figure(motions: Sequence[np.ndarray], titles: Sequence[str], mean=None, std=None):
   drawn = [as_joints(m, mean, std) for m in motions]
   n = len(drawn)
-  fig = plt.figure(figsize=(3.6 * n, 4.0), dpi=80)
+  radius, top, centres = _layout(drawn)
+  size = PANEL_PX / _DPI
+  fig = plt.figure(figsize=(size * n, size), dpi=_DPI)
   panels = []
-  for i, ((joints, skel), title) in enumerate(zip(drawn, titles)):
+  for i, ((joints, skel), title, centre) in enumerate(zip(drawn, titles, centres)):
     ax = fig.add_subplot(1, n, i + 1, projection="3d")
-    panels.append(_Panel(ax, joints, skel, title))
-  fig.subplots_adjust(left=0, right=1, bottom=0, top=0.88, wspace=0)
+    panels.append(_Panel(ax, joints, skel, title, radius, top, centre))
+  fig.subplots_adjust(left=0, right=1, bottom=0, top=0.9, wspace=0)
   length = max(len(j) for j, _ in drawn)
   return fig, panels, length, drawn[0][1].fps
 
