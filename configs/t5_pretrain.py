@@ -29,6 +29,7 @@ def get_config(variant=None):
   c.data = ml_collections.ConfigDict()
   c.data.inputs_length = 256
   c.data.targets_length = 256
+  c.data.cache_dir = ""           # `motiongpt tasks cache --out DIR`: read the tasks from it
 
   c.loss = ml_collections.ConfigDict()
   c.loss.z_loss = 1e-4

@@ -27,8 +27,8 @@ REPORT = pipeline.Reporter()
 # ---------------------------------------------------------------------------- commands
 def cmd_data_synth(args):
   s = generator.synthesize(args.out, args.num, args.seed, args.workers,
-                           progress=REPORT.progress("synthesising"))
-  print(f"wrote {s['num']} motions to {args.out} in {s['seconds']:.1f}s: splits "
+                           progress=REPORT.progress("synthesising"), mirror=args.mirror)
+  print(f"wrote {s['motions']} motions to {args.out} in {s['seconds']:.1f}s: splits "
         f"{s['splits']}, {len(s['families'])} action families, frames "
         f"{s['min_len']}..{s['max_len']}")
 
@@ -41,6 +41,25 @@ def cmd_data_tfds(args):
   builder = tfds_builder.prepare(args.folder, args.data_dir)
   print(f"prepared {builder.info.full_name} in {args.data_dir}: "
         + ", ".join(f"{k} {v.num_examples}" for k, v in builder.info.splits.items()))
+
+
+def cmd_data_from_bvh(args):
+  from motiongpt_jax.data import from_bvh
+  s = from_bvh.convert(args.inputs, args.out, args.captions, args.mapping, args.scale, args.up,
+                       args.clip_seconds, args.mean_std_from,
+                       progress=REPORT.progress("converting"))
+  print(f"wrote {s['clips']} clips ({s['min_len']}..{s['max_len']} frames at 20 fps) from "
+        f"{s['files']} BVH file(s) ({s['frames_in']} frames at "
+        f"{', '.join(f'{f:g}' for f in s['source_fps'])} fps) to {args.out} in "
+        f"{s['seconds']:.1f}s: splits {s['splits']}, skeleton {', '.join(s['mappings'])}, "
+        f"unit {'; '.join(s['units'])}, {s['uncaptioned']} clip(s) without a caption"
+        + "".join(f"\n  skipped {line}" for line in s["skipped"]))
+
+
+def cmd_export(args):
+  r = files.export_bvh(args.file, args.out)
+  print(f"wrote {r['path']}: {r['frames']} frames at {r['fps']:g} fps, SMPL joint names, "
+        f"metres, y up; forward kinematics within {r['max_error_mm']:.3f} mm of the motion")
 
 
 def cmd_render(args):
@@ -63,6 +82,16 @@ def cmd_tasks_list(args):
     print(f"{label:40}" + "".join(f"{n:>{w}}" for n, w in zip(e.sizes, (8, 12, 8))))
     if e.rates:
       print("    rates: " + ", ".join(f"{t} ({r:g})" for t, r in e.rates.items()))
+
+
+def cmd_tasks_cache(args):
+  from motiongpt_jax.pipeline import cache
+  patterns = [t.strip() for t in (args.tasks or "").split(",") if t.strip()]
+  result = cache.cache_tasks(args.data, args.out, patterns, args.tokens, args.spm,
+                             args.shards, args.overwrite, report=REPORT)
+  print(f"cached {len(result['tasks'])} task(s) in {args.out} in {result['seconds']:.1f}s "
+        f"({cache.cache_size(args.out) / 2**20:.1f} MiB on disk); train with "
+        f"--config.data.cache_dir={args.out}")
 
 
 def cmd_tasks_show(args):
@@ -101,6 +130,21 @@ def cmd_train_evaluator(args):
 def cmd_convert_evaluator(args):
   pipeline.convert_evaluator(args.checkpoint, args.glove, args.meta, args.data, args.out,
                              report=REPORT)
+
+
+def cmd_export_t5(args):
+  from motiongpt_jax.pipeline.export import export_t5
+  return export_t5(args.workdir, args.out, args.format, args.step, args.dtype, report=REPORT)
+
+
+def cmd_import_motiongpt(args):
+  from motiongpt_jax.pipeline.import_motiongpt import import_motiongpt
+  result = import_motiongpt(args.checkpoint, args.t5, args.meta, args.out, args.data,
+                            args.templates, args.evaluator_out, args.glove,
+                            args.evaluator_meta, report=REPORT)
+  print(f"imported MotionGPT into {result.out} (VQ-VAE in {result.vqvae}); use it with "
+        f"--workdir {result.out}")
+  return result
 
 
 def cmd_tokenize(args):
@@ -151,7 +195,8 @@ def _motion_to_motion(args, method: str, title: str, what: str):
   files.check_output(args.out)
   motion = files.load_motion(args.file)
   result = getattr(MotionGPT.load(args.workdir), method)(motion, seed=args.seed)
-  shown = [result] if args.out.endswith(".npy") else [files.as_joints(motion), result]
+  shown = ([result] if args.out.endswith(files.ONE_FILE_PER_MOTION)
+           else [files.as_joints(motion), result])
   outs = files.write_motions(shown, args.out, ["input", title][-len(shown):])
   print(f"{what} {args.file} ({len(result)} frames): {', '.join(outs)}")
 

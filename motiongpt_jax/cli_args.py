@@ -43,12 +43,32 @@ def build_parser(commands) -> argparse.ArgumentParser:
        _a("--out", required=True, help="output folder"),
        _a("--num", type=int, default=2000, help="number of motions (default 2000)"),
        _a("--seed", type=int, default=0),
-       _a("--workers", type=int, default=None, help="processes (default: all cores)"))
+       _a("--workers", type=int, default=None, help="processes (default: all cores)"),
+       _a("--mirror", action="store_true", help="also write each motion's mirror image "
+          "MNAME, as HumanML3D's M files (2 x --num motions)"))
   _add(data_sub, "check", commands.cmd_data_check, "validate a HumanML3D/KIT-ML folder and summarise it",
        _a("folder"), _a("--strict", action="store_true", help="treat motions the loaders "
                         "would skip (too short/long) as errors"))
   _add(data_sub, "tfds", commands.cmd_data_tfds, "build the TFDS data set of a folder", _a("folder"),
        _a("--data-dir", required=True, help="TFDS data_dir to write into"))
+  _add(data_sub, "from-bvh", commands.cmd_data_from_bvh,
+       "turn BVH motion capture into a HumanML3D-format folder (SMPL chain, 20 fps, metres)",
+       _a("inputs", nargs="+", help="BVH files or folders (searched recursively)"),
+       _a("--out", required=True, help="output folder"),
+       _a("--captions", help="JSON {clip or file stem: caption or [captions]}; also read: "
+          "NAME.txt beside NAME.bvh, one caption per line"),
+       _a("--mapping", help="lafan1, mixamo, cmu, cmu-bvh or a JSON file {smpl_joint: joint "
+          "name(s)} (default: detected from the joint names)"),
+       _a("--scale", type=float, help="metres per file unit (default: detected, cm/m/mm)"),
+       _a("--up", default="y", choices=["y", "z"], help="the files' up axis (default y)"),
+       _a("--clip-seconds", type=float, default=9.8, help="cut recordings into clips of at "
+          "most this long (default 9.8 = 196 frames; 0 keeps them whole)"),
+       _a("--mean-std-from", help="copy Mean.npy/Std.npy from this folder (to use a model "
+          "trained on it) instead of computing them over the train clips"))
+
+  _add(sub, "export", commands.cmd_export, "write a motion (.npy features or joints) as a BVH "
+       "file for animation tools", MOTION_FILE,
+       _a("--out", required=True, help="output .bvh"))
 
   _add(sub, "render", commands.cmd_render, "draw motions (.npy joints or features) as GIF/MP4/PNG",
        _a("files", nargs="+", help="one or more .npy files, drawn side by side"),
@@ -77,6 +97,14 @@ def build_parser(commands) -> argparse.ArgumentParser:
            _a("--tokens", help="tokens folder (default DATA/tokens)"),
            _a("--spm", help="SentencePiece model (default DATA/spiece.model)"))
   _add(tasks_sub, "list", commands.cmd_tasks_list, "task and mixture names with their sizes", *paths)
+  _add(tasks_sub, "cache", commands.cmd_tasks_cache, "write seqio's offline cache of the "
+       "tasks (TFRecords + info/stats JSON), read by train --config.data.cache_dir=OUT", *paths,
+       _a("--out", required=True, help="cache directory (seqio's global cache dir)"),
+       _a("--tasks", help="comma-separated task names, regular expressions or mixtures "
+          "(default: the tasks of motiongpt_pretrain and motiongpt_instruct)"),
+       _a("--shards", type=int, default=64, help="TFRecord files per split (seqio's "
+          "min_shards, 64; at least the number of hosts that read it)"),
+       _a("--overwrite", action="store_true", help="re-cache tasks cached already"))
   _add(tasks_sub, "show", commands.cmd_tasks_show, "decoded examples of a task or mixture", *paths,
        _a("name"), _a("-n", type=int, default=3, help="number of examples"),
        _a("--split", default="validation", choices=["train", "validation", "test"]),
@@ -110,6 +138,32 @@ def build_parser(commands) -> argparse.ArgumentParser:
        _a("--meta", required=True, help="folder with the evaluator's mean.npy, std.npy"),
        _a("--data", required=True, help="HumanML3D folder (its captions teach the tagger "
           "for generated captions)"), _a("--out", required=True))
+  _add(sub, "export-t5", commands.cmd_export_t5, "write a trained language model as a T5X "
+       "checkpoint or a Hugging Face (transformers) folder",
+       _a("--workdir", required=True, help="a `motiongpt train` run"),
+       _a("--format", required=True, choices=["t5x", "hf"],
+          help="t5x: checkpoint_STEP/ (msgpack + TensorStore); hf: config.json + "
+               "model.safetensors"),
+       _a("--out", required=True, help="new or empty output folder"),
+       _a("--step", type=int, default=None, help="checkpoint step (default the latest)"),
+       _a("--dtype", default="float32", choices=["float32", "bfloat16"],
+          help="saved parameter dtype (bfloat16: t5x only)"))
+  _add(sub, "import-motiongpt", commands.cmd_import_motiongpt,
+       "the released MotionGPT (motiongpt_s3_h3d.tar) as a run folder; read without torch, "
+       "no code from the file runs",
+       _a("--checkpoint", required=True, help="MotionGPT-base/motiongpt_s3_h3d.tar"),
+       _a("--t5", required=True, help="the flan-t5-base folder it was trained from "
+          "(config.json, spiece.model)"),
+       _a("--meta", required=True, help="folder with the mean.npy, std.npy its VQ-VAE expects "
+          "(MotionGPT's assets/meta)"),
+       _a("--out", required=True, help="new or empty run folder"),
+       _a("--data", help="HumanML3D folder recorded as the run's data (eval's default)"),
+       _a("--templates", help="template_instructions.json: prompts from its first phrasings "
+          "(default: the reference's evaluation prompts)"),
+       _a("--evaluator-out", help="also write the checkpoint's T2M evaluator weights as an "
+          "evaluator folder (needs --glove and --data)"),
+       _a("--glove", help="GloVe folder (our_vab_*), for --evaluator-out"),
+       _a("--evaluator-meta", help="evaluator mean.npy/std.npy folder (default --meta)"))
   _add(sub, "eval", commands.cmd_eval, "the paper's evaluation tables for a trained model", WORKDIR,
        _a("--evaluator", required=True, help="train-evaluator or convert-evaluator folder"),
        _a("--data", help="HumanML3D-format folder (default: the run's)"), SPLIT,
@@ -119,7 +173,9 @@ def build_parser(commands) -> argparse.ArgumentParser:
        _a("--mm-repeats", type=int, default=30, help="generations per caption"),
        _a("--m2m-replications", type=int, default=3),
        _a("--limit", type=int, default=0, help="use only the first N motions"),
-       _a("--bert-model", help="local Hugging Face encoder folder for BERTScore"),
+       _a("--bert-model", help="BERTScore from a local model folder named after the model, "
+          "e.g. .../roberta-large (the paper's: layer 17, idf, rescaled by bert-score's "
+          "baseline); needs pip install 'motiongpt-jax[bertscore]'"),
        _a("--seed", type=int, default=0),
        _a("--top-k", type=int, default=50, help="motion sampling (MotionGPT's 50)"),
        _a("--temperature", type=float, default=1.0),
@@ -129,7 +185,7 @@ def build_parser(commands) -> argparse.ArgumentParser:
        _a("--out", help="folder for results.json and results.md (default RUN/eval)"))
 
   p = _add(sub, "generate", commands.cmd_generate, "text to motion with a trained model", _a("text"),
-           WORKDIR, _a("--out", required=True, help=".gif, .mp4 (side by side) or .npy"),
+           WORKDIR, _a("--out", required=True, help=".gif, .mp4 (side by side), .npy or .bvh"),
            _a("-n", type=int, default=1, help="number of samples"),
            _a("--seed", type=int, default=0), _a("--top-k", type=int, default=50),
            _a("--temperature", type=float, default=1.0))
@@ -140,12 +196,13 @@ def build_parser(commands) -> argparse.ArgumentParser:
   for name, func, what in (("predict", commands.cmd_predict, "continue a motion from its first 20%%"),
                            ("inbetween", commands.cmd_inbetween, "fill in the middle half of a motion")):
     _add(sub, name, func, what, MOTION_FILE, WORKDIR,
-         _a("--out", required=True, help=".gif/.mp4 (input | result) or .npy (the result)"),
+         _a("--out", required=True, help=".gif/.mp4 (input | result), .npy or .bvh (the result)"),
          _a("--seed", type=int, default=0))
   _add(sub, "chat", commands.cmd_chat, "free-form instructions (interactive without PROMPT)",
        _a("prompt", nargs="?", help="one instruction; <motion> stands for --motion"), WORKDIR,
        _a("--motion", help=".npy features or joints that <motion> refers to"),
-       _a("--out", help="where a motion in the answer goes (default chat.gif)"),
+       _a("--out", help="where a motion in the answer goes: .gif, .mp4, .npy or .bvh "
+          "(default chat.gif)"),
        _a("--seed", type=int, default=0))
   _add(sub, "demo", commands.cmd_demo, "run the whole pipeline on the built-in data set "
        "(--config.x=y overrides apply to configs/demo.py)",

@@ -17,17 +17,31 @@ Mixture ``motiongpt_instruct``: all training variants at equal rates.
 Mixture ``motiongpt_instruct_core``: the same tasks, with the four the paper's tables score
 (text-to-motion, motion-to-text, prediction, in-between) at rate 4 and the rest at 1, so a
 small training budget (the CPU demo) goes mostly where it is measured.
+
+Offline caching (``motiongpt tasks cache``). Before the ``seqio.CacheDatasetPlaceholder`` a
+training task tokenizes, per example, every value its phrasings can put in a placeholder
+(``fill_slots``): the caption as each phrasing glues it (plain or quoted, followed by "?" or
+","), the frame and second counts, the motion, its first 20% and the rest, the masked
+motion. After it (``assemble``) it draws the phrasings and the quoting, and joins the
+phrasings' own tokenized words (tokenized once, at registration) with those slots. The ids
+equal those of tokenizing the filled text: the vocabulary tokenizes text between motion
+tokens on its own, and SentencePiece (``split_by_whitespace``, its default) tokenizes each
+whitespace-separated word on its own, so a phrasing splits at whitespace and at motion
+placeholders into pieces that tokenize independently (tests/test_task_cache.py checks it
+for every phrasing). The ``_eval`` variants fill their one phrasing as text before the cache.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 
+import numpy as np
 import seqio
 import tensorflow as tf
 
-import functools
 
 from motiongpt_jax import protocol
 from motiongpt_jax.data import token_source
@@ -106,6 +120,157 @@ def fill_template(vocab, spec: dict, fps: float, eval_mode: bool):
   return fn
 
 
+TEXT_SLOTS = {"<Caption_Placeholder>": "caption", "<Frame_Placeholder>": "frames",
+              "<Second_Placeholder>": "seconds"}
+MOTION_SLOTS = {"<Motion_Placeholder>": "motion", "<Motion_Placeholder_s1>": "motion_s1",
+                "<Motion_Placeholder_s2>": "motion_s2",
+                "<Motion_Placeholder_Masked>": "motion_masked"}
+_MOTION_PLACEHOLDER = re.compile(r"<Motion_Placeholder(?:_s1|_s2|_Masked)?>")
+_TEXT_PLACEHOLDER = re.compile(r"<(?:Caption|Frame|Second)_Placeholder>")
+
+
+def compile_phrasing(vocab, text: str, quote: bool) -> list[tuple]:
+  """A phrasing as pieces that tokenize independently: ("ids", [ids]) for its own words,
+  ("slot", kind, prefix, suffix) for a word holding a placeholder (prefix and suffix: the
+  characters glued to it; a quoted caption adds the quotes), ("slot", motion kind, "", "")."""
+  pieces = []
+  position = 0
+  parts = []
+  for m in _MOTION_PLACEHOLDER.finditer(text):
+    parts.append((text[position:m.start()], MOTION_SLOTS[m.group(0)]))
+    position = m.end()
+  parts.append((text[position:], None))
+  for segment, motion in parts:
+    words = []
+    for word in segment.split():
+      found = _TEXT_PLACEHOLDER.findall(word)
+      if not found:
+        words.append(word)
+        continue
+      if len(found) > 1:
+        raise ValueError(f"phrasing {text!r}: two placeholders in the word {word!r}; "
+                         f"expected whitespace between placeholders")
+      if words:
+        pieces.append(("ids", tuple(vocab.text.encode(" ".join(words)))))
+        words = []
+      prefix, _, suffix = word.partition(found[0])
+      kind = TEXT_SLOTS[found[0]]
+      if kind == "caption" and quote:
+        prefix, suffix = prefix + '"', '"' + suffix
+      pieces.append(("slot", kind, prefix, suffix))
+    if words:
+      pieces.append(("ids", tuple(vocab.text.encode(" ".join(words)))))
+    if motion:
+      pieces.append(("slot", motion, "", ""))
+  return pieces
+
+
+class CompiledTemplate:
+  """One task's phrasings as row indices into [its own words' ids..., the slots' ids...]:
+  ``slots`` lists the (kind, prefix, suffix) values ``fill_slots`` tokenizes per example."""
+
+  def __init__(self, vocab, spec: dict):
+    self.vocab, self.spec, self._built = vocab, spec, False
+
+  def build(self) -> "CompiledTemplate":
+    """Tokenizes the phrasings (once, when a pipeline first needs them: the vocabulary is
+    read lazily, as seqio's)."""
+    if self._built:
+      return self
+    vocab, spec = self.vocab, self.spec
+    compiled = {"inputs": [compile_phrasing(vocab, t, False) for t in spec["inputs"]],
+                "inputs_quoted": [compile_phrasing(vocab, t, True) for t in spec["inputs"]],
+                "outputs": [compile_phrasing(vocab, t, False) for t in spec["outputs"]]}
+    literals, slots = {}, {}
+    for phrasings in compiled.values():
+      for pieces in phrasings:
+        for piece in pieces:
+          if piece[0] == "ids":
+            literals.setdefault(piece[1], len(literals))
+          else:
+            slots.setdefault(piece[1:], len(slots))
+    self.literals = list(literals)
+    self.slots = list(slots)
+
+    def rows(pieces):
+      return [literals[p[1]] if p[0] == "ids" else len(literals) + slots[p[1:]]
+              for p in pieces]
+
+    self.recipes = {key: [rows(p) for p in phrasings] for key, phrasings in compiled.items()}
+    self._built = True
+    return self
+
+  def literal_table(self):
+    flat = [i for ids in self.literals for i in ids]
+    return tf.RaggedTensor.from_row_lengths(
+        tf.constant(flat, tf.int32, shape=[len(flat)]),
+        tf.constant([len(ids) for ids in self.literals], tf.int64, shape=[len(self.literals)]))
+
+  def recipe_table(self, key: str):
+    return tf.ragged.constant(self.recipes[key], dtype=tf.int32)
+
+
+def slot_feature(k: int) -> str:
+  return f"slot_{k}"
+
+
+def fill_slots(vocab, template: CompiledTemplate, fps: float):
+  """Source example -> the ids of each of the template's slots (``slot_<k>``), all that a
+  phrasing needs besides its own words: deterministic, so it goes before the cache."""
+  mask = protocol.mask_code(vocab.num_motion_codes)
+
+  def fn(ex):
+    slots = template.build().slots
+    codes = ex["motion"]
+    frames = tf.size(codes) * protocol.FRAMES_PER_TOKEN
+    seconds = tf.cast(frames, tf.float32) / fps
+    first, rest = prediction_split(codes)
+    values = {"caption": ex["caption"], "frames": tf.strings.as_string(frames),
+              "seconds": tf.strings.as_string(seconds, precision=1)}
+    motions = {"motion": codes, "motion_s1": first, "motion_s2": rest,
+               "motion_masked": inbetween_mask(codes, mask)}
+    texts = [(k, kind, prefix, suffix) for k, (kind, prefix, suffix) in enumerate(slots)
+             if kind in values]
+    out = {}
+    if texts:
+      strings = tf.stack([tf.strings.join([prefix, values[kind], suffix])
+                          for _, kind, prefix, suffix in texts])
+      ids = pretraining.text_ids(vocab, strings)
+      for row, (k, *_) in enumerate(texts):
+        out[slot_feature(k)] = ids[row]
+    for k, (kind, _, _) in enumerate(slots):
+      if kind in motions:
+        out[slot_feature(k)] = pretraining.motion_ids(vocab, motions[kind])
+    return out
+  return seqio.map_over_dataset(fn)
+
+
+def assemble(template: CompiledTemplate):
+  """Slots -> inputs and targets of a phrasing drawn at random (and the caption quoted in
+  the prompt with probability 0.5): after the cache, so every epoch draws again."""
+
+  def preprocess(ds):
+    template.build()
+    literals = template.literal_table()
+    plain, quoted = template.recipe_table("inputs"), template.recipe_table("inputs_quoted")
+    outputs = template.recipe_table("outputs")
+    n_in, n_out = len(template.recipes["inputs"]), len(template.recipes["outputs"])
+
+    @seqio.map_over_dataset(num_seeds=3)
+    def fn(ex, seeds):
+      i = tf.random.stateless_uniform([], seeds[0], 0, n_in, tf.int32)
+      o = tf.random.stateless_uniform([], seeds[1], 0, n_out, tf.int32)
+      quote = tf.random.stateless_uniform([], seeds[2]) < 0.5
+      slots = tf.ragged.stack([ex[slot_feature(k)] for k in range(len(template.slots))])
+      rows = tf.concat([literals, tf.cast(slots, tf.int32).with_row_splits_dtype(tf.int64)],
+                       axis=0)
+      recipe = tf.where(quote, quoted[i], plain[i])
+      return {"inputs": tf.gather(rows, recipe).flat_values,
+              "targets": tf.gather(rows, outputs[o]).flat_values}
+    return fn(ds)
+  return preprocess
+
+
 def _postprocess_and_metrics(spec: dict, num_codes: int):
   output = spec["outputs"][0]
   if "<Motion_Placeholder" in output:
@@ -127,14 +292,19 @@ def register(data_dir: str, tokens_dir: str, spm: str) -> list[str]:
   names = []
   for template, spec in load_templates().items():
     postprocess, metrics = _postprocess_and_metrics(spec, vocab.num_motion_codes)
+    compiled = CompiledTemplate(vocab, spec)
     for eval_mode in (False, True):
       name = f"motiongpt_instruct_{template}" + ("_eval" if eval_mode else "")
+      if eval_mode:  # one phrasing, never quoted: the text itself, kept for inspection
+        steps = [fill_template(vocab, spec, fps, True), seqio.preprocessors.tokenize,
+                 seqio.CacheDatasetPlaceholder()]
+      else:
+        steps = [fill_slots(vocab, compiled, fps), seqio.CacheDatasetPlaceholder(),
+                 assemble(compiled)]
       seqio.TaskRegistry.remove(name)
       seqio.TaskRegistry.add(
           name, source=source,
-          preprocessors=[fill_template(vocab, spec, fps, eval_mode),
-                         seqio.preprocessors.tokenize,
-                         seqio.preprocessors.append_eos_after_trim],
+          preprocessors=[*steps, seqio.preprocessors.append_eos_after_trim],
           output_features=pretraining.output_features(vocab),
           postprocess_fn=postprocess, metric_fns=metrics)
       if not eval_mode:

@@ -10,11 +10,19 @@ Tasks (all read the train/validation/test splits of the token source):
 Mixture ``motiongpt_pretrain``: the five tasks with equal rates (1.0 each, in examples), so
 each kind of supervision gets a fifth of the batches whatever the data set size.
 Constants from MotionGPT's configs/lm/default.yaml (noise density 0.15, mean span 3).
+
+Offline caching (``motiongpt tasks cache``): every task tokenizes before its
+``seqio.CacheDatasetPlaceholder`` (text through SentencePiece, motion codes straight to their
+ids) and keeps what is random per epoch after it: span corruption's noise (the span tasks),
+EOS and trimming to the run's lengths (all). The translation and prediction tasks have no
+randomness after the cache, so their cached and uncached examples are the same.
+Ids are those of ``seqio.preprocessors.tokenize`` on the motion strings (the vocabulary
+splits text at motion tokens and maps each motion token to one id), built without the
+string round trip.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 
 import seqio
@@ -47,35 +55,54 @@ def motion_text(vocab: MotionTextVocabulary, codes):
                           f"<motion_id_{protocol.end_code(k)}>"])
 
 
+def text_ids(vocab: MotionTextVocabulary, text):
+  """Ids of a text without motion tokens: what ``vocab.encode_tf`` gives, without its
+  search for motion tokens (SentencePiece on the stripped text)."""
+  return tf.cast(vocab.text.tf_tokenizer.tokenize(tf.strings.strip(text)), tf.int32)
+
+
+def motion_ids(vocab: MotionTextVocabulary, codes):
+  """Ids of ``motion_text(vocab, codes)``: start id, the codes' ids, end id."""
+  codes = tf.cast(codes, tf.int32)
+  return tf.concat([[vocab.motion_start_id], codes + vocab.motion_offset,
+                    [vocab.motion_end_id]], axis=0)
+
+
 def translation(vocab, direction: str):
   def fn(ex):
-    motion = motion_text(vocab, ex["motion"])
+    caption, motion = text_ids(vocab, ex["caption"]), motion_ids(vocab, ex["motion"])
     if direction == "t2m":
-      return {"inputs": ex["caption"], "targets": motion}
-    return {"inputs": motion, "targets": ex["caption"]}
+      return {"inputs": caption, "targets": motion}
+    return {"inputs": motion, "targets": caption}
   return seqio.map_over_dataset(fn)
 
 
 def prediction(vocab):
   def fn(ex):
     first, rest = preprocessors.prediction_split(ex["motion"])
-    return {"inputs": motion_text(vocab, first), "targets": motion_text(vocab, rest)}
+    return {"inputs": motion_ids(vocab, first), "targets": motion_ids(vocab, rest)}
   return seqio.map_over_dataset(fn)
 
 
 def motion_strings_both_sides(vocab):
-  """Each example twice: the motion and its mirror image, as motion strings."""
+  """Each example's motion and, where the source offers one, its mirror image, as the ids
+  of their motion strings (``text``)."""
+  def pair(ex):
+    texts = tf.ragged.stack([motion_ids(vocab, ex["motion"]),
+                             motion_ids(vocab, ex["motion_mirrored"])])
+    keep = tf.stack([True, tf.size(ex["motion_mirrored"]) > 0])
+    return {"text": tf.ragged.boolean_mask(texts, keep)}
+
   def fn(ds):
-    def pair(ex):
-      return tf.data.Dataset.from_tensor_slices(
-          {"text": tf.stack([motion_text(vocab, ex["motion"]),
-                             motion_text(vocab, ex["motion_mirrored"])])})
-    return ds.flat_map(pair)
+    return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
   return fn
 
 
-def caption_text(ds):
-  return ds.map(lambda ex: {"text": ex["caption"]}, num_parallel_calls=tf.data.AUTOTUNE)
+def caption_text(vocab):
+  def fn(ds):
+    return ds.map(lambda ex: {"text": text_ids(vocab, ex["caption"])},
+                  num_parallel_calls=tf.data.AUTOTUNE)
+  return fn
 
 
 def span_corrupt(vocab: MotionTextVocabulary):
@@ -99,14 +126,15 @@ TASKS = ("motiongpt_pretrain_motion_span", "motiongpt_pretrain_text_span",
          "motiongpt_pretrain_t2m", "motiongpt_pretrain_m2t", "motiongpt_pretrain_prediction")
 
 
-EXAMPLES_PER_SOURCE_EXAMPLE = {"motiongpt_pretrain_motion_span": 2}
 PATHS: dict[str, str] = {}
 
 
 def task_size(name: str, split: str) -> int:
   """Examples of a task in one epoch of a split (from the source, without iterating)."""
   source = token_source.load_examples(PATHS["data"], PATHS["tokens"], split)
-  return len(source) * EXAMPLES_PER_SOURCE_EXAMPLE.get(name, 1)
+  if name == "motiongpt_pretrain_motion_span":
+    return len(source) + token_source.mirrored_count(PATHS["data"], PATHS["tokens"], split)
+  return len(source)
 
 
 def register(data_dir: str, tokens_dir: str, spm: str) -> None:
@@ -116,16 +144,14 @@ def register(data_dir: str, tokens_dir: str, spm: str) -> None:
   source = seqio.FunctionDataSource(token_source.dataset_fn(data_dir, tokens_dir),
                                     splits=tuple(token_source.SPLITS))
   features = output_features(vocab)
-  text_feature = {"text": seqio.Feature(vocab, add_eos=False)}
-  tokenize_text = functools.partial(seqio.preprocessors.tokenize,
-                                    output_features=text_feature)
+  cache = seqio.CacheDatasetPlaceholder()
   specs = {
-      "motiongpt_pretrain_motion_span": [motion_strings_both_sides(vocab), tokenize_text,
+      "motiongpt_pretrain_motion_span": [motion_strings_both_sides(vocab), cache,
                                          span_corrupt(vocab)],
-      "motiongpt_pretrain_text_span": [caption_text, tokenize_text, span_corrupt(vocab)],
-      "motiongpt_pretrain_t2m": [translation(vocab, "t2m"), seqio.preprocessors.tokenize],
-      "motiongpt_pretrain_m2t": [translation(vocab, "m2t"), seqio.preprocessors.tokenize],
-      "motiongpt_pretrain_prediction": [prediction(vocab), seqio.preprocessors.tokenize],
+      "motiongpt_pretrain_text_span": [caption_text(vocab), cache, span_corrupt(vocab)],
+      "motiongpt_pretrain_t2m": [translation(vocab, "t2m"), cache],
+      "motiongpt_pretrain_m2t": [translation(vocab, "m2t"), cache],
+      "motiongpt_pretrain_prediction": [prediction(vocab), cache],
   }
   for name, steps in specs.items():
     seqio.TaskRegistry.remove(name)

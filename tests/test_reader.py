@@ -195,3 +195,17 @@ def test_unreadable_mean_std_files(tmp_path):
     humanml3d.load_mean_std_files(str(tmp_path / "mean.npy"), str(tmp_path / "std.npy"), 4)
   with pytest.raises(DataError, match="other.npy: missing"):
     humanml3d.load_mean_std_files(str(tmp_path / "mean.npy"), str(tmp_path / "other.npy"), 4)
+
+
+def test_check_counts_the_samples_the_reader_makes(synth_dir, tmp_path):
+  """check_folder counts samples from one read of each file; the reader agrees, spans and
+  length rules included."""
+  folder = str(tmp_path / "d")
+  shutil.copytree(synth_dir, folder)
+  name = humanml3d.read_split_names(folder, "train")[0]
+  with open(os.path.join(folder, "texts", name + ".txt"), "a") as f:
+    f.write("a person waves.#a/DET person/NOUN wave/VERB#0.5#2.9\n")  # a 48-frame span
+    f.write("a person waves.#a/DET person/NOUN wave/VERB#0.5#1.0\n")  # too short: skipped
+  report = humanml3d.check_folder(folder)
+  for split in humanml3d.SPLITS:
+    assert report.samples[split] == len(humanml3d.read_split(folder, split))

@@ -173,3 +173,69 @@ def test_families_are_discriminable_from_features():
   pred = np.argmin(((x_test[:, None] - centroids[None]) ** 2).sum(-1), axis=1)
   accuracy = (pred == np.array(y_test)).mean()
   assert accuracy > 0.75, f"nearest-centroid accuracy {accuracy:.2f}"
+
+
+def test_swap_sides_swaps_whole_words_only():
+  line = "a man waves the left hand, then the Right.#a/DET left/ADJ right/ADJ#0.0#0.0"
+  assert generator.swap_sides(line) == (
+      "a man waves the right hand, then the Left.#a/DET right/ADJ left/ADJ#0.0#0.0")
+  assert generator.swap_sides("leftover rightly") == "leftover rightly"
+
+
+def test_mirrored_folder_has_humanml3d_m_files(tmp_path):
+  from motiongpt_jax.motion.features import joints_to_features, mirror_joints
+  out = str(tmp_path / "m")
+  summary = generator.synthesize(out, num=6, seed=2, workers=1, mirror=True)
+  assert summary["motions"] == 12 and sum(summary["splits"].values()) == 12
+  by_split = {s: humanml3d.read_split_names(out, s) for s in humanml3d.SPLITS}
+  names = sorted(sum(by_split.values(), []))
+  assert names == sorted([f"{i:06d}" for i in range(6)] + [f"M{i:06d}" for i in range(6)])
+  for split, listed in by_split.items():  # a pair shares its split
+    assert all(("M" + n if not n.startswith("M") else n[1:]) in listed for n in listed)
+  m = generator.build_motion("000004", 2, 4)
+  expected = joints_to_features(mirror_joints(m.raw_joints.astype(np.float64)))
+  np.testing.assert_array_equal(
+      np.load(os.path.join(out, "new_joint_vecs", "M000004.npy")), expected)
+  assert np.load(os.path.join(out, "new_joints", "M000004.npy")).shape == (len(expected), 22, 3)
+  for i in range(6):
+    original = open(os.path.join(out, "texts", f"{i:06d}.txt")).read().splitlines()
+    mirrored = open(os.path.join(out, "texts", f"M{i:06d}.txt")).read().splitlines()
+    assert mirrored == [generator.swap_sides(line) for line in original]
+  report = humanml3d.check_folder(out, strict=True)
+  assert sum(report.split_sizes.values()) == 12
+  assert open(os.path.join(out, "all.txt")).read().split() == names
+
+
+def test_mirrored_folders_are_identical_for_any_worker_count(tmp_path):
+  generator.synthesize(str(tmp_path / "a"), num=8, seed=4, workers=1, mirror=True)
+  generator.synthesize(str(tmp_path / "b"), num=8, seed=4, workers=2, mirror=True)
+  assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+class _FakeTokenizer:
+  """Codes as a deterministic function of each 4-frame window (no VQ-VAE needed)."""
+  unit, num_codes, feature_dim, step = 4, 512, 263, 0
+
+  def encode(self, x):
+    b, t, d = x.shape
+    return (np.abs(x.reshape(b, t // 4, 4 * d)).sum(-1) * 997).astype(np.int64) % 512
+
+
+def test_tokenizing_m_files_never_mirrors_a_second_time(tmp_path, monkeypatch):
+  from motiongpt_jax.vqvae import token_files
+  mirrored_dir, plain_dir = str(tmp_path / "m"), str(tmp_path / "p")
+  generator.synthesize(mirrored_dir, num=5, seed=6, workers=1, mirror=True)
+  generator.synthesize(plain_dir, num=4, seed=6, workers=1)
+  calls = []
+  original = token_files.mirror_features
+  monkeypatch.setattr(token_files, "mirror_features",
+                      lambda *a: calls.append(1) or original(*a))
+  meta = token_files.tokenize_folder(_FakeTokenizer(), mirrored_dir, str(tmp_path / "mt"))
+  assert not calls and meta["count"] == 10 and meta["mirrored_from_files"] == 10
+  for i in range(5):
+    x = token_files.read_token_rows(str(tmp_path / "mt"), f"{i:06d}")
+    mx = token_files.read_token_rows(str(tmp_path / "mt"), f"M{i:06d}")
+    np.testing.assert_array_equal(x[1], mx[0])
+    np.testing.assert_array_equal(x[0], mx[1])
+  meta = token_files.tokenize_folder(_FakeTokenizer(), plain_dir, str(tmp_path / "pt"))
+  assert len(calls) == 4 and meta["mirrored_from_files"] == 0  # no partner: mirrored here

@@ -3,7 +3,12 @@
 One example per (motion, whole-motion caption) of a split, in file order, with the codes
 of the motion and of its mirror image (``motiongpt tokenize``'s format). Mirrored codes are
 offered only where no caption is involved: a mirror image's caption would need its left and
-right swapped.
+right swapped. In a folder with HumanML3D's ``M`` files, where a motion's mirror image is a
+motion of the same split (with its own swapped captions), ``motion_mirrored`` is empty: the
+mirror image is already an example of its own, and offering it twice would double it.
+
+Reading is linear in the number of motions: one pass over the split file, one small .npy
+and one caption file per motion, kept in memory (``lru_cache``) for the process.
 """
 
 from __future__ import annotations
@@ -31,9 +36,12 @@ def load_examples(data_dir: str, tokens_dir: str, split: str) -> tuple[dict, ...
   fps_per_token = runs.read_tokens_meta(tokens_dir)["frames_per_token"]
   fps = humanml3d.SPECS[humanml3d.detect_kind(data_dir)].fps
   examples = []
-  for name in humanml3d.read_split_names(data_dir, SPLITS[split]):
-    codes = token_files.read_tokens(tokens_dir, name)
-    mirrored = token_files.read_tokens(tokens_dir, name, mirrored=True)
+  names = humanml3d.read_split_names(data_dir, SPLITS[split])
+  listed = set(names)
+  for name in names:
+    codes, mirrored = token_files.read_token_rows(tokens_dir, name, check_folder=False)
+    if token_files.mirror_name(name) in listed:
+      mirrored = mirrored[:0]  # the mirror image is an example of its own
     for caption in humanml3d.read_captions(os.path.join(data_dir, "texts", name + ".txt")):
       if caption.start == 0.0 and caption.end == 0.0:
         examples.append({"name": name, "caption": caption.text, "motion": codes,
@@ -43,6 +51,11 @@ def load_examples(data_dir: str, tokens_dir: str, split: str) -> tuple[dict, ...
   if not examples:
     raise humanml3d.DataError(f"{data_dir}: split {split!r} has no captioned motions")
   return tuple(examples)
+
+
+def mirrored_count(data_dir: str, tokens_dir: str, split: str) -> int:
+  """Examples of a split that offer a mirror image (a non-empty ``motion_mirrored``)."""
+  return sum(1 for e in load_examples(data_dir, tokens_dir, split) if len(e["motion_mirrored"]))
 
 
 def dataset_fn(data_dir: str, tokens_dir: str):

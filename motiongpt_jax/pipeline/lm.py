@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 
+import seqio
+
 import tasks
 from motiongpt_jax import runs
 from motiongpt_jax.pipeline.common import resolve_config, training_run
 from motiongpt_jax.pipeline.report import Reporter
 from motiongpt_jax.t5 import checkpoints as t5_checkpoints
 from motiongpt_jax.t5 import config as t5_config
+from motiongpt_jax.t5 import t5x_checkpoints
 from motiongpt_jax.t5.lm_task import T5Task
 from motiongpt_jax.t5.network import Transformer
 from motiongpt_jax.t5.seqio_batches import SeqioBatches
@@ -34,7 +37,10 @@ def data_paths(data: str, tokens: str | None = None, spm: str | None = None
 
 def initial_model(config, vocab: MotionTextVocabulary, model_config, report: Reporter):
   """(model config, initial params or None) from ``config.init_from``: an earlier stage's
-  run folder (parameters only) or a Hugging Face T5 folder (vocabulary enlarged)."""
+  run folder (parameters only), a T5X checkpoint (model dir, checkpoint_N folder or its
+  msgpack file; config inferred from the shapes) or a Hugging Face T5 folder. The
+  vocabulary of a T5X / Hugging Face T5 is enlarged with the motion tokens, unless the
+  checkpoint already holds exactly this vocabulary (an ``export-t5`` of a run)."""
   source = config.init_from
   if not source:
     return model_config, None
@@ -46,16 +52,25 @@ def initial_model(config, vocab: MotionTextVocabulary, model_config, report: Rep
     report.log(f"starting from {source} at step {step}")
     return earlier.replace(dtype=model_config.dtype,
                            dropout_rate=model_config.dropout_rate), params
-  hf_config, params = t5_checkpoints.load_hf_t5(source)
-  hf_config, params = t5_checkpoints.enlarge_vocab(
-      hf_config, params, vocab.num_motion_codes + 3, used_vocab=vocab.text_size)
-  if hf_config.real_vocab_size != vocab.vocab_size:
+  if t5x_checkpoints.is_t5x_checkpoint(source):
+    loaded_config, params, info = t5x_checkpoints.load_t5x_t5(source)
+    kind = "T5X checkpoint"
+    report.log(f"{source}: {info['layout']}, step {info['step']}, parameters stored as "
+               f"{info['dtypes']} (read as float32), config {info['config']}; "
+               f"{info['optimizer_arrays']} optimizer-state arrays ignored (parameters only)")
+  else:
+    loaded_config, params = t5_checkpoints.load_hf_t5(source)
+    kind = "Hugging Face checkpoint"
+  if loaded_config.real_vocab_size != vocab.vocab_size:
+    loaded_config, params = t5_checkpoints.enlarge_vocab(
+        loaded_config, params, vocab.num_motion_codes + 3, used_vocab=vocab.text_size)
+  if loaded_config.real_vocab_size != vocab.vocab_size:
     raise ValueError(f"{source}: after adding the motion tokens the checkpoint has "
-                     f"{hf_config.real_vocab_size} ids but the vocabulary has "
+                     f"{loaded_config.real_vocab_size} ids but the vocabulary has "
                      f"{vocab.vocab_size}; use the checkpoint's own spiece.model")
-  report.log(f"starting from the Hugging Face checkpoint {source}")
-  return hf_config.replace(dtype=model_config.dtype,
-                           dropout_rate=model_config.dropout_rate), params
+  report.log(f"starting from the {kind} {source}")
+  return loaded_config.replace(dtype=model_config.dtype,
+                               dropout_rate=model_config.dropout_rate), params
 
 
 def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | None = None,
@@ -76,11 +91,21 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
     config.data.path, config.data.tokens, config.data.spm = (
         os.path.abspath(data), os.path.abspath(tokens), os.path.abspath(spm))
   tc = config.train
+  cache_dir = config.data.get("cache_dir", "")
+  if cache_dir:  # `motiongpt tasks cache`: read the mixture's tasks from seqio's cache
+    from motiongpt_jax.pipeline import cache
+    cache.check_cache(cache_dir, data, tokens, spm,
+                      [t.name for t in seqio.get_mixture_or_task(config.mixture).tasks])
+    report.log(f"reading the cached tasks of {config.mixture} from {cache_dir}")
+    with config.unlocked():
+      config.data.cache_dir = os.path.abspath(cache_dir)
   batches = SeqioBatches(config.mixture, config.data.inputs_length,
-                         config.data.targets_length, tc.batch_size, tc.seed)
+                         config.data.targets_length, tc.batch_size, tc.seed,
+                         use_cached=bool(cache_dir))
   eval_batches = SeqioBatches(config.mixture, config.data.inputs_length,
                               config.data.targets_length, tc.batch_size, tc.seed,
-                              split="validation", repeat=False).first(tc.eval_batches)
+                              split="validation", repeat=False,
+                              use_cached=bool(cache_dir)).first(tc.eval_batches)
   seqio_evaluator = None
   if tc.get("seqio_eval_examples", 0) and tc.get("seqio_eval_tasks", ""):
     seqio_evaluator = PeriodicEvaluator(

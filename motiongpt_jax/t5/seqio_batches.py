@@ -4,7 +4,9 @@
 mixture-sampled, EncDecFeatureConverter without packing). Asking for a step other than the
 next one (a resumed run) rebuilds the pipeline and skips ahead, so a resumed run sees the
 same batches as an uninterrupted one. Each process reads its own shard (``ShardInfo``) and
-returns its rows of the global batch.
+returns its rows of the global batch. With ``use_cached`` the tasks are read from seqio's
+offline cache (``motiongpt tasks cache``; the cache directory registered with
+``seqio.add_global_cache_dirs``): each process then reads its own cache files.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import seqio
 class SeqioBatches:
 
   def __init__(self, mixture: str, inputs_length: int, targets_length: int, batch_size: int,
-               seed: int, split: str = "train", repeat: bool = True):
+               seed: int, split: str = "train", repeat: bool = True, use_cached: bool = False):
     self.mixture, self.split, self.seed, self.repeat = mixture, split, seed, repeat
+    self.use_cached = use_cached
     self.lengths = {"inputs": inputs_length, "targets": targets_length}
     count = jax.process_count()
     if batch_size % count:
@@ -29,6 +32,7 @@ class SeqioBatches:
     ds = seqio.get_dataset(
         self.mixture, task_feature_lengths=self.lengths, dataset_split=self.split,
         shuffle=self.repeat, num_epochs=None if self.repeat else 1, seed=self.seed,
+        use_cached=self.use_cached,
         shard_info=seqio.ShardInfo(jax.process_index(), jax.process_count()),
         feature_converter=seqio.EncDecFeatureConverter(pack=False))
     return ds.batch(self.local_batch, drop_remainder=True).as_numpy_iterator()

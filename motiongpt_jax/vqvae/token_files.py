@@ -11,12 +11,22 @@ Format of a tokens folder (``motiongpt tokenize --out DIR``):
   ``frames_per_token``, ``rows`` (["original", "mirrored"]), the VQ-VAE work directory (a
   path relative to DIR), its step and identity, the data folder (relative to DIR), and the
   number of files (``runs.write_tokens_meta``).
+
+Mirror images: in a folder that holds HumanML3D's ``M`` files (``NAME`` and ``MNAME`` both
+listed, as in the real HumanML3D or ``motiongpt data synth --mirror``), row 1 of ``NAME`` is
+row 0 of ``MNAME`` and the other way round: an ``M`` file is never mirrored a second time,
+and no mirror image is computed on the fly. Only a motion without its partner file (or one
+whose partner has another length) is mirrored through the feature pipeline here.
+
+Memory: motions are read one batch at a time (their lengths first, from the .npy headers),
+so tokenizing is linear in time and needs memory for one batch plus the codes.
 """
 
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -49,7 +59,23 @@ def all_motion_names(folder: str) -> list[str]:
   return sorted(set(names))
 
 
-def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch_size: int = 32,
+def mirror_name(name: str) -> str:
+  """HumanML3D's name of a motion's mirror image: ``M`` added, or removed."""
+  return name[1:] if name.startswith("M") else "M" + name
+
+
+def motion_frames(folder: str, name: str) -> int:
+  """Frames of a motion file, from its .npy header (the data are not read)."""
+  path = os.path.join(folder, "new_joint_vecs", name + ".npy")
+  if not os.path.exists(path):
+    raise humanml3d.DataError(f"{path}: missing motion file (named in a split file)")
+  try:
+    return int(np.load(path, mmap_mode="r").shape[0])
+  except Exception as e:  # a truncated or non-npy file
+    raise humanml3d.DataError(f"{path}: unreadable .npy file ({e})") from None
+
+
+def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch_size: int = 64,
                     progress=None) -> dict:
   """Writes the token files of every motion listed in the folder's split files."""
   kind = humanml3d.detect_kind(folder)
@@ -61,38 +87,68 @@ def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch
   mean, std = humanml3d.load_mean_std(folder, spec)
   os.makedirs(out, exist_ok=True)
   names = all_motion_names(folder)
-  by_length = defaultdict(list)  # batch motions of equal token length together
-  skipped = []
-  for name in names:
-    motion = humanml3d.load_motion(folder, name, spec)
-    if len(motion) < tokenizer.unit + 1:
-      skipped.append(name)
-      continue
-    normalised = ((motion - mean) / std).astype(np.float32)
-    pair = (normalised, mirror_features(normalised, mean, std))
-    by_length[len(motion) // tokenizer.unit].append((name, pair))
-  done = 0
+  frames = {name: motion_frames(folder, name) for name in names}
+  lengths = {name: t // tokenizer.unit for name, t in frames.items()}
+  skipped = [n for n in names if frames[n] < tokenizer.unit + 1]
+  kept = [n for n in names if frames[n] >= tokenizer.unit + 1]
+  partner = {n: mirror_name(n) for n in kept
+             if mirror_name(n) in lengths and frames[mirror_name(n)] >= tokenizer.unit + 1
+             and lengths[mirror_name(n)] == lengths[n]}
+  # One row to encode per motion (its own features), plus one for its mirror image when
+  # no partner file holds it. Rows of equal token length are encoded together.
+  by_length = defaultdict(list)
+  for name in kept:
+    by_length[lengths[name]].append((name, 0))
+    if name not in partner:
+      by_length[lengths[name]].append((name, 1))
+  # One compilation per token length (a fixed batch shape): compile them on two threads
+  # first (XLA compiles without the GIL), which is most of the time on a small folder.
+  def compile_length(length):
+    tokenizer.encode(np.zeros((batch_size, length * tokenizer.unit, spec.feature_dim),
+                              np.float32))
+  with ThreadPoolExecutor(max(min(os.cpu_count() or 1, 2), 1)) as pool:
+    list(pool.map(compile_length, sorted(by_length)))
+  codes: dict[tuple[str, int], np.ndarray] = {}
+  done, total = 0, len(kept)
   for length, items in sorted(by_length.items()):
     for i in range(0, len(items), batch_size):
       chunk = items[i:i + batch_size]
-      x = np.stack([m[:length * tokenizer.unit] for _, pair in chunk for m in pair])
-      codes = tokenizer.encode(x).reshape(len(chunk), 2, length)
-      for (name, _), c in zip(chunk, codes):
-        tmp = os.path.join(out, f"{name}.{os.getpid()}.tmp.npy")
-        np.save(tmp, c.astype(np.int16))
-        os.replace(tmp, os.path.join(out, f"{name}.npy"))
-      done += len(chunk)
+      x = np.zeros((batch_size, length * tokenizer.unit, spec.feature_dim), np.float32)
+      loaded = {}
+      for row, (name, which) in enumerate(chunk):
+        if name not in loaded:
+          motion = humanml3d.load_motion(folder, name, spec)
+          loaded[name] = ((motion - mean) / std).astype(np.float32)
+        m = loaded[name] if which == 0 else mirror_features(loaded[name], mean, std)
+        x[row] = m[:length * tokenizer.unit]
+      x[len(chunk):] = x[len(chunk) - 1]  # a fixed batch shape: one compilation per length
+      encoded = tokenizer.encode(x)[:len(chunk)]
+      for (name, which), c in zip(chunk, encoded):
+        codes[(name, which)] = np.asarray(c, np.int16)
+      done += sum(1 for _, which in chunk if which == 0)
       if progress:
-        progress(done, len(names) - len(skipped))
+        progress(done, total)
+  for name in kept:
+    pair = np.stack([codes[(name, 0)],
+                     codes[(partner[name], 0)] if name in partner else codes[(name, 1)]])
+    tmp = os.path.join(out, f"{name}.{os.getpid()}.tmp.npy")
+    np.save(tmp, pair)
+    os.replace(tmp, os.path.join(out, f"{name}.npy"))
   meta = {"format": FORMAT, "num_codes": tokenizer.num_codes,
           "frames_per_token": tokenizer.unit, "rows": list(ROWS),
-          "vqvae_step": getattr(tokenizer, "step", None), "count": done, "skipped": skipped}
+          "vqvae_step": getattr(tokenizer, "step", None), "count": len(kept),
+          "mirrored_from_files": len(partner), "skipped": skipped}
   return runs.write_tokens_meta(out, meta, vqvae_dir, folder)
 
 
 def read_tokens(folder: str, name: str, mirrored: bool = False) -> np.ndarray:
   """The codes of one motion (int32 [N]) from a tokens folder, with clear errors."""
-  if not os.path.exists(os.path.join(folder, runs.TOKENS)):
+  return read_token_rows(folder, name)[1 if mirrored else 0]
+
+
+def read_token_rows(folder: str, name: str, check_folder: bool = True) -> np.ndarray:
+  """Both rows (original, mirrored) of one motion's codes, int32 [2, N]."""
+  if check_folder and not os.path.exists(os.path.join(folder, runs.TOKENS)):
     raise humanml3d.DataError(f"{folder} is not a tokens folder: tokens.json is missing "
                               f"(make one with `motiongpt tokenize`)")
   path = os.path.join(folder, f"{name}.npy")
@@ -102,4 +158,4 @@ def read_tokens(folder: str, name: str, mirrored: bool = False) -> np.ndarray:
   if codes.ndim != 2 or codes.shape[0] != len(ROWS):
     raise humanml3d.DataError(f"{path}: expected an array [2, N] (original, mirrored), "
                               f"got shape {codes.shape}")
-  return codes[1 if mirrored else 0].astype(np.int32)
+  return codes.astype(np.int32)
