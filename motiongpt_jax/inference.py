@@ -234,6 +234,10 @@ class MotionGPT:
     """Un-normalised features [4 * len(codes), D] of motion codes."""
     return self.tokenizer.decode(np.asarray(codes)) * self.std + self.mean
 
+  def features_many(self, code_lists) -> list[np.ndarray]:
+    """``features`` of many code sequences, decoded in batches of equal length."""
+    return [f * self.std + self.mean for f in self.tokenizer.decode_many(code_lists)]
+
   def codes_of(self, motion: np.ndarray) -> np.ndarray:
     """Codes of a motion given as features [T, D] or joints [T, J, 3] (not normalised)."""
     motion = np.asarray(motion, np.float32)

@@ -38,6 +38,9 @@ class OracleModel:
   def features(self, codes):
     return self.samples[int(codes[0]) % len(self.samples)].motion
 
+  def features_many(self, code_lists):
+    return [self.features(c) for c in code_lists]
+
   def codes_of(self, motion):
     return np.array([next(i for i, s in enumerate(self.samples) if s.motion is motion)])
 

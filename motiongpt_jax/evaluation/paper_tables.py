@@ -80,11 +80,6 @@ def caption_scores(texts, references, protocol_name: str = "motiongpt") -> dict:
           "CIDEr": TM.cider_d(texts, references, tokenize=str.split)}
 
 
-def _features(model, code_lists) -> list[np.ndarray]:
-  """Un-normalised features of many code sequences (``model.features`` of each, batched)."""
-  return [f * model.std + model.mean for f in model.tokenizer.decode_many(code_lists)]
-
-
 def _summarise(per_replication: list[dict]) -> dict:
   keys = per_replication[0].keys()
   return {k: M.mean_and_interval([r[k] for r in per_replication]) for k in keys}
@@ -119,13 +114,13 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
     start = time.perf_counter()
     codes = model.motion_codes([model.t2m_prompt(c.text) for c in captions], 1000 * seed + r,
                                top_k, temperature)
-    generated = _features(model, codes)
+    generated = model.features_many(codes)
     generated_per_second.append(len(generated) / (time.perf_counter() - start))
     gen_emb = evaluator.embed_motions(generated)
     cropped_emb = evaluator.embed_motions([eval_crop(m, rng) for m in real])
     random_codes = [rng.integers(0, model.vocab.num_motion_codes, max(len(m) // UNIT, 1))
                     for m in real]
-    random_emb = evaluator.embed_motions(_features(model, random_codes))
+    random_emb = evaluator.embed_motions(model.features_many(random_codes))
     rows["Real motion"].append(_generation_figures(text_emb, cropped_emb, real_emb, order, rng))
     rows["MotionGPT"].append(_generation_figures(text_emb, gen_emb, real_emb, order, rng))
     rows["Random tokens"].append(_generation_figures(text_emb, random_emb, real_emb, order,
@@ -134,7 +129,7 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
       chosen = order[:min(mm_captions, len(samples))]
       prompts = [model.t2m_prompt(captions[i].text) for i in chosen for _ in range(mm_repeats)]
       mm_codes = model.motion_codes(prompts, 10_000 + 1000 * seed + r, top_k, temperature)
-      mm_emb = evaluator.embed_motions(_features(model, mm_codes))
+      mm_emb = evaluator.embed_motions(model.features_many(mm_codes))
       rows["MotionGPT"][-1]["MModality"] = M.multimodality(
           mm_emb.reshape(len(chosen), mm_repeats, -1), 10, rng)
     row = rows["MotionGPT"][-1]
@@ -222,7 +217,7 @@ def motion_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicat
         ("Prediction", predicted, [(UNIT * k, UNIT * len(c)) for c, k in zip(codes, keeps)]),
         ("In-between", filled, [tuple(UNIT * b for b in protocol.inbetween_bounds(len(c)))
                                 for c in codes])):
-      features = _features(model, outputs)
+      features = model.features_many(outputs)
       model_errors, held_errors = [], []
       for f, real_f, (first, last) in zip(features, real, spans):
         ours, base = span_errors(real_f, f, first, last)
