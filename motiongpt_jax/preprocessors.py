@@ -87,3 +87,49 @@ def inbetween_mask(codes, mask_code: int):
   quarter = n // 4
   middle = tf.fill([n - 2 * quarter], tf.cast(mask_code, codes.dtype))
   return tf.concat([codes[:quarter], middle, codes[n - quarter:]], axis=0)
+
+
+# ---- Batched forms, for the deterministic steps before a task's cache --------------------
+# One tf.data element per example costs more than the work on it; these run the same rules
+# on a batch at once (codes as a RaggedTensor [B, None]) and ``batched`` unbatches again.
+
+
+def batched(fn, batch_size: int = 256):
+  """A preprocessor applying ``fn`` to batches (``ragged_batch``), then unbatching: the
+  examples, and their order, are those of applying it one example at a time."""
+  plain = tf.autograph.experimental.do_not_convert(fn)  # plain TF ops: no AutoGraph pass
+
+  def preprocess(ds):
+    return ds.ragged_batch(batch_size).map(plain, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+  return preprocess
+
+
+def _flat_positions(codes):
+  """(position of each flat value in its row, the row's length for each flat value)."""
+  rows = codes.value_rowids()
+  position = tf.range(tf.size(codes.flat_values, out_type=rows.dtype)) - tf.gather(
+      codes.row_starts(), rows)
+  return position, tf.gather(codes.row_lengths(), rows)
+
+
+def prediction_split_batch(codes):
+  """``prediction_split`` of every row of a RaggedTensor [B, None] (flat-value arithmetic:
+  ragged broadcasting would cost seconds to trace)."""
+  n = codes.row_lengths()
+  keep = tf.minimum(tf.maximum(tf.cast(
+      tf.floor(tf.cast(n, tf.float32) * protocol.PREDICTION_KEEP), n.dtype), 1), n)
+  position, _ = _flat_positions(codes)
+  first = position < tf.gather(keep, codes.value_rowids())
+  flat = codes.flat_values
+  return (tf.RaggedTensor.from_row_lengths(tf.boolean_mask(flat, first), keep),
+          tf.RaggedTensor.from_row_lengths(tf.boolean_mask(flat, tf.logical_not(first)),
+                                           n - keep))
+
+
+def inbetween_mask_batch(codes, mask_code: int):
+  """``inbetween_mask`` of every row of a RaggedTensor [B, None]."""
+  position, length = _flat_positions(codes)
+  quarter = length // 4
+  middle = tf.logical_and(position >= quarter, position < length - quarter)
+  flat = tf.where(middle, tf.cast(mask_code, codes.dtype), codes.flat_values)
+  return codes.with_flat_values(flat)

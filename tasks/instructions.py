@@ -38,12 +38,11 @@ import json
 import os
 import re
 
-import numpy as np
 import seqio
 import tensorflow as tf
 
 
-from motiongpt_jax import protocol
+from motiongpt_jax import preprocessors, protocol
 from motiongpt_jax.data import token_source
 from motiongpt_jax.preprocessors import inbetween_mask, prediction_split
 from motiongpt_jax.vocab import vocabulary_for_tokens
@@ -215,34 +214,30 @@ def slot_feature(k: int) -> str:
 
 
 def fill_slots(vocab, template: CompiledTemplate, fps: float):
-  """Source example -> the ids of each of the template's slots (``slot_<k>``), all that a
-  phrasing needs besides its own words: deterministic, so it goes before the cache."""
+  """Source examples -> the ids of each of the template's slots (``slot_<k>``), all that a
+  phrasing needs besides its own words: deterministic, so it goes before the cache.
+  Runs on batches (``preprocessors.batched``); per example, the same ids."""
   mask = protocol.mask_code(vocab.num_motion_codes)
 
-  def fn(ex):
+  def fn(batch):
     slots = template.build().slots
-    codes = ex["motion"]
-    frames = tf.size(codes) * protocol.FRAMES_PER_TOKEN
+    codes = batch["motion"]
+    frames = tf.cast(codes.row_lengths(), tf.int32) * protocol.FRAMES_PER_TOKEN
     seconds = tf.cast(frames, tf.float32) / fps
-    first, rest = prediction_split(codes)
-    values = {"caption": ex["caption"], "frames": tf.strings.as_string(frames),
+    first, rest = preprocessors.prediction_split_batch(codes)
+    values = {"caption": batch["caption"], "frames": tf.strings.as_string(frames),
               "seconds": tf.strings.as_string(seconds, precision=1)}
     motions = {"motion": codes, "motion_s1": first, "motion_s2": rest,
-               "motion_masked": inbetween_mask(codes, mask)}
-    texts = [(k, kind, prefix, suffix) for k, (kind, prefix, suffix) in enumerate(slots)
-             if kind in values]
+               "motion_masked": preprocessors.inbetween_mask_batch(codes, mask)}
     out = {}
-    if texts:
-      strings = tf.stack([tf.strings.join([prefix, values[kind], suffix])
-                          for _, kind, prefix, suffix in texts])
-      ids = pretraining.text_ids(vocab, strings)
-      for row, (k, *_) in enumerate(texts):
-        out[slot_feature(k)] = ids[row]
-    for k, (kind, _, _) in enumerate(slots):
-      if kind in motions:
+    for k, (kind, prefix, suffix) in enumerate(slots):
+      if kind in values:
+        out[slot_feature(k)] = pretraining.text_ids(
+            vocab, tf.strings.join([prefix, values[kind], suffix]))
+      else:
         out[slot_feature(k)] = pretraining.motion_ids(vocab, motions[kind])
     return out
-  return seqio.map_over_dataset(fn)
+  return preprocessors.batched(fn)
 
 
 def assemble(template: CompiledTemplate):

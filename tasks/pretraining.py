@@ -56,53 +56,60 @@ def motion_text(vocab: MotionTextVocabulary, codes):
 
 
 def text_ids(vocab: MotionTextVocabulary, text):
-  """Ids of a text without motion tokens: what ``vocab.encode_tf`` gives, without its
-  search for motion tokens (SentencePiece on the stripped text)."""
+  """Ids of a text without motion tokens (or of each text of a batch, ragged): what
+  ``vocab.encode_tf`` gives, without its search for motion tokens (SentencePiece on the
+  stripped text)."""
   return tf.cast(vocab.text.tf_tokenizer.tokenize(tf.strings.strip(text)), tf.int32)
 
 
 def motion_ids(vocab: MotionTextVocabulary, codes):
-  """Ids of ``motion_text(vocab, codes)``: start id, the codes' ids, end id."""
+  """Ids of ``motion_text(vocab, codes)``: start id, the codes' ids, end id; ``codes`` one
+  motion [N] or a batch (RaggedTensor [B, None])."""
+  if isinstance(codes, tf.RaggedTensor):
+    codes = tf.cast(codes, tf.int32)
+    ends = tf.ones([codes.nrows(), 1], tf.int32)
+    start = tf.RaggedTensor.from_tensor(ends * vocab.motion_start_id,
+                                        row_splits_dtype=codes.row_splits.dtype)
+    end = tf.RaggedTensor.from_tensor(ends * vocab.motion_end_id,
+                                      row_splits_dtype=codes.row_splits.dtype)
+    return tf.concat([start, codes + vocab.motion_offset, end], axis=1)
   codes = tf.cast(codes, tf.int32)
   return tf.concat([[vocab.motion_start_id], codes + vocab.motion_offset,
                     [vocab.motion_end_id]], axis=0)
 
 
 def translation(vocab, direction: str):
-  def fn(ex):
-    caption, motion = text_ids(vocab, ex["caption"]), motion_ids(vocab, ex["motion"])
+  def fn(batch):
+    caption, motion = text_ids(vocab, batch["caption"]), motion_ids(vocab, batch["motion"])
     if direction == "t2m":
       return {"inputs": caption, "targets": motion}
     return {"inputs": motion, "targets": caption}
-  return seqio.map_over_dataset(fn)
+  return preprocessors.batched(fn)
 
 
 def prediction(vocab):
-  def fn(ex):
-    first, rest = preprocessors.prediction_split(ex["motion"])
+  def fn(batch):
+    first, rest = preprocessors.prediction_split_batch(batch["motion"])
     return {"inputs": motion_ids(vocab, first), "targets": motion_ids(vocab, rest)}
-  return seqio.map_over_dataset(fn)
+  return preprocessors.batched(fn)
 
 
 def motion_strings_both_sides(vocab):
   """Each example's motion and, where the source offers one, its mirror image, as the ids
-  of their motion strings (``text``)."""
-  def pair(ex):
-    texts = tf.ragged.stack([motion_ids(vocab, ex["motion"]),
-                             motion_ids(vocab, ex["motion_mirrored"])])
-    keep = tf.stack([True, tf.size(ex["motion_mirrored"]) > 0])
-    return {"text": tf.ragged.boolean_mask(texts, keep)}
-
-  def fn(ds):
-    return ds.map(pair, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
-  return fn
+  of their motion strings (``text``), in that order."""
+  def fn(batch):
+    original = motion_ids(vocab, batch["motion"])
+    rows = tf.concat([original, motion_ids(vocab, batch["motion_mirrored"])], axis=0)
+    count = original.nrows()
+    order = tf.reshape(tf.stack([tf.range(count), tf.range(count) + count], axis=1), [-1])
+    keep = tf.reshape(tf.stack([tf.ones([count], tf.bool),
+                                batch["motion_mirrored"].row_lengths() > 0], axis=1), [-1])
+    return {"text": tf.gather(rows, tf.boolean_mask(order, keep))}
+  return preprocessors.batched(fn)
 
 
 def caption_text(vocab):
-  def fn(ds):
-    return ds.map(lambda ex: {"text": text_ids(vocab, ex["caption"])},
-                  num_parallel_calls=tf.data.AUTOTUNE)
-  return fn
+  return preprocessors.batched(lambda batch: {"text": text_ids(vocab, batch["caption"])})
 
 
 def span_corrupt(vocab: MotionTextVocabulary):

@@ -216,3 +216,19 @@ def test_task_metric_functions():
   assert m.postprocess_number("about 6.5 seconds.") == 6.5
   c = m.caption_metrics(["a person walks"], ["a person runs"])
   assert c["caption_exact_match"] == 0.0 and abs(c["caption_unigram_f1"] - 200 / 3) < 1e-9
+
+
+def test_batched_rules_equal_the_per_example_rules():
+  rows = [list(range(100, 100 + n)) for n in (1, 2, 3, 4, 5, 7, 10, 20, 49, 0)]
+  codes = tf.ragged.constant(rows, dtype=tf.int32, row_splits_dtype=tf.int64)
+  first, rest = preprocessors.prediction_split_batch(codes)
+  masked = preprocessors.inbetween_mask_batch(codes, 514)
+  for i, row in enumerate(rows):
+    if not row:
+      assert first[i].numpy().tolist() == [] and rest[i].numpy().tolist() == []
+      continue
+    f, r = preprocessors.prediction_split(tf.constant(row, tf.int32))
+    assert first[i].numpy().tolist() == f.numpy().tolist()
+    assert rest[i].numpy().tolist() == r.numpy().tolist()
+    m = preprocessors.inbetween_mask(tf.constant(row, tf.int32), 514)
+    assert masked[i].numpy().tolist() == m.numpy().tolist()

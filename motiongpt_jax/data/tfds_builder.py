@@ -8,7 +8,9 @@ The folder is the builder's manual directory (no download)::
 
 or simply ``prepare(FOLDER, DATA_DIR)``. Examples follow the reader's rules
 (motiongpt_jax.data.humanml3d): one example per motion and per time-tagged caption span,
-features normalised with the folder's Mean/Std, splits train / validation / test.
+features normalised with the folder's Mean/Std, splits train / validation / test. A folder
+with HumanML3D's mirror images (``M`` files, ``motiongpt data synth --mirror``) gives them as
+examples of their own, named ``M<name>``, as the reader does.
 """
 
 from __future__ import annotations

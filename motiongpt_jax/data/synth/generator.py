@@ -156,7 +156,7 @@ def build_motion(name: str, seed: int, index: int, max_tries: int = 20) -> Synth
 def mirror_motion(motion: SynthMotion) -> SynthMotion:
   """The mirror image ``M<name>`` of a motion, as HumanML3D made its ``M`` files: the raw
   joints mirrored, the features recomputed by the full pipeline, the captions' left and
-  right swapped (in ``caption_lines``, through ``mirrored``)."""
+  right swapped (the time-tagged span lines too: ``caption_lines``)."""
   raw = mirror_joints(motion.raw_joints.astype(np.float64))
   features = joints_to_features(raw)
   recovered = features_to_joints(features.astype(np.float64)).astype(np.float32)
