@@ -15,6 +15,8 @@ transformers = pytest.importorskip("transformers")
 
 from motiongpt_jax.evaluation import bertscore as B  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("bertscore")  # its module fixtures are built once
+
 LAYER = 2
 BASELINE_ROWS = [(0.1, 0.1, 0.1), (0.2, 0.21, 0.22), (0.3, 0.31, 0.32), (0.4, 0.41, 0.42)]
 PREDICTIONS = ["a person walks forward and turns left",

@@ -19,6 +19,8 @@ from motiongpt_jax.motion import features as F
 from motiongpt_jax.motion import files, rig
 from motiongpt_jax.motion.skeleton import SMPL_JOINT_NAMES
 
+pytestmark = pytest.mark.xdist_group("bvh")  # its module fixtures are built once
+
 bvhio = pytest.importorskip("bvhio", reason="the independent BVH reader (test extra)")
 
 

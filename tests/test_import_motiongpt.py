@@ -22,6 +22,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from torch import nn  # noqa: E402
 
+pytestmark = pytest.mark.xdist_group("import_motiongpt")  # its module fixtures are built once
+
 HERE = os.path.dirname(__file__)
 SAMPLE = os.path.join(HERE, "data", "humanml3d_sample", "new_joint_vecs", "012314.npy")
 SENTENCES = ["a person walks forward and turns left", "someone jumps twice then sits down",

@@ -16,6 +16,8 @@ import seqio
 from motiongpt_jax import cli, protocol
 from motiongpt_jax.data import humanml3d
 
+pytestmark = pytest.mark.xdist_group("task_cache")  # its module fixtures are built once
+
 LENGTHS = {"inputs": 256, "targets": 256}
 SHARDS = 4
 DETERMINISTIC = ("motiongpt_pretrain_t2m", "motiongpt_pretrain_m2t",

@@ -11,6 +11,8 @@ import tensorflow as tf
 from motiongpt_jax import cli, preprocessors
 from motiongpt_jax.data import humanml3d
 
+pytestmark = pytest.mark.xdist_group("tasks")  # its module fixtures are built once
+
 
 def test_noise_mask_follows_t5_semantics():
   for length in (2, 10, 40, 101):
