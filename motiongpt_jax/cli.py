@@ -138,7 +138,7 @@ def cmd_export_t5(args):
 
 
 def cmd_import_motiongpt(args):
-  from motiongpt_jax.pipeline.import_motiongpt import import_motiongpt
+  from motiongpt_jax.pipeline.released import import_motiongpt
   result = import_motiongpt(args.checkpoint, args.t5, args.meta, args.out, args.data,
                             args.templates, args.evaluator_out, args.glove,
                             args.evaluator_meta, report=REPORT)

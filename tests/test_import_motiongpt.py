@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from motiongpt_jax import cli, vocab as V
-from motiongpt_jax.pipeline import import_motiongpt as IM
+from motiongpt_jax.pipeline import released as IM
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")

@@ -24,7 +24,7 @@ from motiongpt_jax.pipeline.demo import DemoResult, demo_targets, run_demo
 from motiongpt_jax.pipeline.evaluate import evaluate_run
 from motiongpt_jax.pipeline.evaluator import convert_evaluator, train_evaluator
 from motiongpt_jax.pipeline.export import export_t5
-from motiongpt_jax.pipeline.import_motiongpt import import_motiongpt
+from motiongpt_jax.pipeline.released import import_motiongpt
 from motiongpt_jax.pipeline.lm import train_lm
 from motiongpt_jax.pipeline.report import Reporter, silent
 from motiongpt_jax.pipeline.vocabulary import VocabularyResult, train_vocabulary
