@@ -148,6 +148,14 @@ def test_mixed_length_batch_matches_pytorch(official):
   # chunks with and without a full-length motion (different padded widths) agree too
   np.testing.assert_allclose(evaluator.embed_motions(motions, batch_size=3), expected,
                              atol=1e-5)
+  # The scanned GRU (training) and the unrolled one (``Evaluator``) are the same function.
+  x = rng.normal(size=(3, 64, 263)).astype(np.float32)
+  n = np.array([64, 20, 8], np.int32)
+  embed = lambda m: m.apply({"params": evaluator.params}, x, n,
+                            method=E.TextMotionEvaluator.embed_motion)
+  np.testing.assert_allclose(embed(E.TextMotionEvaluator(evaluator.config)),
+                             embed(E.TextMotionEvaluator(evaluator.config, unroll=True)),
+                             atol=1e-5)
 
 
 def test_word_encoding_follows_the_reference():

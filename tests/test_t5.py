@@ -227,6 +227,18 @@ def test_categorical_draws_follow_the_softmax():
   expected = np.asarray(jax.nn.softmax(logits[0]))
   assert frequency[[0, 3, 5]].sum() == 0  # masked entries are never drawn
   np.testing.assert_allclose(frequency, expected, atol=0.015)
+  # Across blocks of 128 entries, a masked tail, and several rows: the same law.
+  rng = np.random.default_rng(0)
+  logits = rng.normal(size=(3, 700)).astype(np.float32) * 2
+  logits[:, 600:] = decoding.NEG_INF
+  logits[1, :500] = decoding.NEG_INF
+  keys = jax.random.split(jax.random.PRNGKey(1), 20_000)
+  draws = np.asarray(jax.vmap(lambda k: decoding.categorical(k, jnp.asarray(logits)))(keys))
+  for row in range(3):
+    frequency = np.bincount(draws[:, row], minlength=700) / len(draws)
+    expected = np.asarray(jax.nn.softmax(logits[row]))
+    assert frequency[expected == 0].sum() == 0
+    np.testing.assert_allclose(frequency, expected, atol=0.01)
 
 
 def test_decoding_stops_at_eos_and_pads_after_it():

@@ -71,12 +71,19 @@ def test_lengths_that_are_not_a_multiple_of_4_are_cropped():
   assert tok.encode(x[0]).shape == (11,)
   np.testing.assert_array_equal(tok.encode(x[0]), codes[0])
   assert tok.decode(codes).shape == (2, 44, 263)
-  # Many sequences of mixed lengths decode as one by one.
+  # Many sequences of mixed lengths decode as one by one: padded to 8 or 16 tokens in one
+  # batch, each row's frames equal its own decoding (the decoder reads zeros past its end).
   rng = np.random.default_rng(1)
-  many = [rng.integers(0, 32, n) for n in (5, 3, 5, 5, 1, 3, 0)]
-  for got, c in zip(tok.decode_many(many, batch_size=2), many):
-    want = tok.decode(c) if len(c) else np.zeros((0, 263))
-    np.testing.assert_allclose(got, want, atol=1e-5)
+  many = [rng.integers(0, 32, n) for n in (5, 3, 5, 5, 1, 3, 0, 8, 11, 16, 9)]
+  for batch_size in (2, 3, 64):
+    got = tok.decode_many(many, batch_size=batch_size)
+    for g, c in zip(got, many):
+      want = tok.decode(c) if len(c) else np.zeros((0, 263))
+      assert g.shape == want.shape
+      np.testing.assert_allclose(g, want, atol=1e-5)
+  # Padding changes the frames near the end unless it is masked (the test above is not void).
+  padded = tok.decode(np.concatenate([many[0], np.zeros(3, np.int64)]))[:20]
+  assert np.abs(padded[-1] - tok.decode(many[0])[-1]).max() > 1e-3
   with pytest.raises(ValueError, match=r"expected features \[T, 263\]"):
     tok.encode(np.zeros((40, 251), np.float32))
   with pytest.raises(ValueError, match=r"codes must lie in \[0, 32\)"):

@@ -77,14 +77,33 @@ def kth_largest(x, k: int):
   return jax.lax.bitcast_convert_type(value, jnp.float32).astype(x.dtype)
 
 
-def categorical(key, logits):
+def _last_positive(p):
+  """Index of the last entry > 0 along the last axis (0 when there is none)."""
+  positive = p > 0
+  return p.shape[-1] - 1 - jnp.argmax(positive[..., ::-1], axis=-1)
+
+
+def categorical(key, logits, block: int = 128):
   """One draw per row from softmax(logits) by inverting the cumulative distribution with one
-  uniform number per row (``jax.random.categorical`` draws a Gumbel number per vocabulary
-  entry: [B, V] random bits per step, the largest cost of a sampling step on CPU)."""
-  cumulative = jnp.cumsum(jax.nn.softmax(logits.astype(jnp.float32), axis=-1), axis=-1)
-  # u in (0, total]: never 0, so a leading zero-probability entry cannot be chosen.
-  u = (1.0 - jax.random.uniform(key, cumulative.shape[:-1] + (1,))) * cumulative[..., -1:]
-  return jnp.minimum(jnp.sum(cumulative < u, axis=-1), logits.shape[-1] - 1)
+  uniform number per row. ``jax.random.categorical`` draws a Gumbel number per vocabulary
+  entry ([B, V] random bits per step), and a cumulative sum over the whole vocabulary is an
+  associative scan of log2(V) passes on CPU; here the scan runs over the sums of blocks of
+  ``block`` entries, then within the one block the draw falls in."""
+  p = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+  rows, vocab = p.shape[:-1], p.shape[-1]
+  p = jnp.pad(p, [(0, 0)] * len(rows) + [(0, -vocab % block)])
+  blocks = p.reshape(rows + (-1, block))
+  sums = blocks.sum(-1)
+  cumulative = jnp.cumsum(sums, axis=-1)
+  # u in (0, total]: never 0, so a leading zero-probability entry cannot be chosen; the
+  # clamps below keep float round-off from landing on a trailing zero-probability one.
+  u = (1.0 - jax.random.uniform(key, rows + (1,))) * cumulative[..., -1:]
+  j = jnp.minimum(jnp.sum(cumulative < u, axis=-1), _last_positive(sums))[..., None]
+  before = (jnp.take_along_axis(cumulative, j, -1) - jnp.take_along_axis(sums, j, -1))
+  inner = jnp.take_along_axis(blocks, j[..., None], -2)[..., 0, :]
+  i = jnp.minimum(jnp.sum(before + jnp.cumsum(inner, axis=-1) < u, axis=-1),
+                  _last_positive(inner))
+  return j[..., 0] * block + i
 
 
 def _filter_logits(logits, top_k: int, top_p: float):

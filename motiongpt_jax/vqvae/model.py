@@ -9,6 +9,11 @@ with dilation d; a stack runs dilations growth**(depth-1) .. 1. No normalisation
 Length rule: the encoder maps T frames to T / 2**down_t tokens when T is a multiple of
 2**down_t (4). Other lengths are cropped down to the last multiple of 4 by ``encode`` (the
 reference data loaders crop the same way), so ``decode(encode(x))`` has ``T // 4 * 4`` frames.
+
+Padded batches: ``decode(z, lengths)`` decodes rows of different lengths in one shape. Every
+convolution of the decoder reads zeros beyond a row's own length (as its zero padding gives
+a row decoded alone), so each row's first ``4 * length`` frames equal its decoding alone;
+the frames after them are meaningless.
 """
 
 from __future__ import annotations
@@ -30,6 +35,15 @@ def _conv(features: int, kernel: int, name: str, stride: int = 1, dilation: int 
                  padding=[(pad, pad)], dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+def _zero_after(x, valid):
+  """x [B, T, C] with the frames where ``valid`` [B, T, 1] is False set to zero."""
+  return x if valid is None else jnp.where(valid, x, jnp.zeros((), x.dtype))
+
+
+def _valid(lengths, frames: int):
+  return None if lengths is None else (jnp.arange(frames)[None, :] < lengths[:, None])[..., None]
+
+
 class ResidualStack(nn.Module):
   width: int
   depth: int
@@ -37,10 +51,10 @@ class ResidualStack(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x, valid=None):
     for i, dilation in enumerate(reversed([self.growth ** d for d in range(self.depth)])):
       h = _conv(self.width, 3, f"block_{i}_conv_dilated", dilation=dilation,
-                dtype=self.dtype)(nn.relu(x))
+                dtype=self.dtype)(_zero_after(nn.relu(x), valid))
       h = _conv(self.width, 1, f"block_{i}_conv_1x1", dtype=self.dtype)(nn.relu(h))
       x = x + h
     return x
@@ -72,14 +86,21 @@ class Decoder(nn.Module):
   dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z):
-    x = nn.relu(_conv(self.width, 3, "conv_in", dtype=self.dtype)(z.astype(self.dtype)))
+  def __call__(self, z, lengths=None):
+    """z [B, N, code_dim] -> [B, 4N, feature_dim]; ``lengths`` [B] (tokens) or None (all N)."""
+    valid = _valid(lengths, z.shape[1])
+    x = nn.relu(_conv(self.width, 3, "conv_in", dtype=self.dtype)(
+        _zero_after(z.astype(self.dtype), valid)))
     for i in range(self.down_t):
-      x = ResidualStack(self.width, self.depth, self.growth, self.dtype, name=f"res_{i}")(x)
+      x = ResidualStack(self.width, self.depth, self.growth, self.dtype, name=f"res_{i}")(
+          x, valid)
       x = jnp.repeat(x, 2, axis=1)  # nearest-neighbour upsampling in time
-      x = _conv(self.width, 3, f"up_{i}", dtype=self.dtype)(x)
-    x = nn.relu(_conv(self.width, 3, "conv_mid", dtype=self.dtype)(x))
-    return _conv(self.feature_dim, 3, "conv_out", dtype=self.dtype)(x).astype(jnp.float32)
+      lengths = None if lengths is None else 2 * lengths
+      valid = _valid(lengths, x.shape[1])
+      x = _conv(self.width, 3, f"up_{i}", dtype=self.dtype)(_zero_after(x, valid))
+    x = nn.relu(_conv(self.width, 3, "conv_mid", dtype=self.dtype)(_zero_after(x, valid)))
+    return _conv(self.feature_dim, 3, "conv_out", dtype=self.dtype)(
+        _zero_after(x, valid)).astype(jnp.float32)
 
 
 class MotionVQVAE(nn.Module):
@@ -104,8 +125,8 @@ class MotionVQVAE(nn.Module):
   def encode(self, x):
     return self.encoder(x).astype(jnp.float32)
 
-  def decode(self, z):
-    return self.decoder(z)
+  def decode(self, z, lengths=None):
+    return self.decoder(z, lengths)
 
 
 def build_model(model_config, feature_dim: int) -> MotionVQVAE:

@@ -27,11 +27,14 @@ def _jitted_functions(model: vq_model.MotionVQVAE):
     z = model.apply({"params": params}, x, method=vq_model.MotionVQVAE.encode)
     return quantizer.nearest_codes(z, codebook).astype(jnp.int32)
 
-  def decode(params, codebook, codes):
+  def decode(params, codebook, codes, lengths=None):
     z = quantizer.lookup(codes, codebook)
-    return model.apply({"params": params}, z, method=vq_model.MotionVQVAE.decode)
+    return model.apply({"params": params}, z, lengths, method=vq_model.MotionVQVAE.decode)
 
   return jax.jit(encode), jax.jit(decode)
+
+
+LENGTH_BUCKET = 8  # decode_many pads code sequences to a multiple of this many tokens
 
 
 class MotionTokenizer:
@@ -79,26 +82,38 @@ class MotionTokenizer:
 
   def decode_many(self, code_lists, batch_size: int = 64) -> list[np.ndarray]:
     """Each of many code sequences -> its normalised features [4N, D], as ``decode`` gives
-    them one by one. Sequences of one length go through the decoder together (rows are
-    independent), in batches padded to a power of two, so shapes and compilations stay few."""
+    them one by one (to float round-off). Sequences are padded to a multiple of
+    ``LENGTH_BUCKET`` tokens and decoded together with their lengths (the decoder reads
+    zeros past each row's end, see ``model``), in batches of ``batch_size`` rows or a power
+    of two, so a whole evaluation compiles a handful of shapes instead of one per length."""
     code_lists = [np.asarray(c) for c in code_lists]
-    by_length: dict[int, list[int]] = {}
-    for i, c in enumerate(code_lists):
-      by_length.setdefault(len(c), []).append(i)
+    for c in code_lists:
+      if c.ndim != 1 or not np.issubdtype(c.dtype, np.integer):
+        raise ValueError(f"expected integer code sequences [N], got {c.dtype} {c.shape}")
+      if c.size and (c.min() < 0 or c.max() >= self.num_codes):
+        raise ValueError(f"codes must lie in [0, {self.num_codes}), got {c.min()}..{c.max()}")
+    longest = max(map(len, code_lists), default=0)
+    by_bucket: dict[int, list[int]] = {}
+    for i, c in enumerate(code_lists):  # the longest length is a bucket of its own
+      by_bucket.setdefault(min(-(-len(c) // LENGTH_BUCKET) * LENGTH_BUCKET, longest),
+                           []).append(i)
     out: list = [None] * len(code_lists)
-    for length, rows in by_length.items():
-      if length == 0:
+    for bucket, rows in sorted(by_bucket.items()):
+      if bucket == 0:
         for i in rows:
           out[i] = np.zeros((0, self.feature_dim), np.float32)
         continue
       for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        width = 1 << (len(chunk) - 1).bit_length()
-        codes = np.stack([code_lists[i] for i in chunk])
-        codes = np.concatenate([codes, np.repeat(codes[-1:], width - len(chunk), 0)])
-        decoded = self.decode(codes)
+        width = min(1 << (len(chunk) - 1).bit_length(), batch_size)
+        codes = np.zeros((width, bucket), np.int32)
+        lengths = np.ones(width, np.int32)  # padding rows: one token of code 0
         for j, i in enumerate(chunk):
-          out[i] = decoded[j]
+          codes[j, :len(code_lists[i])] = code_lists[i]
+          lengths[j] = len(code_lists[i])
+        decoded = np.asarray(self._decode(self.params, self.codebook, codes, lengths))
+        for j, i in enumerate(chunk):
+          out[i] = decoded[j, :self.unit * lengths[j]]
     return out
 
   @classmethod
