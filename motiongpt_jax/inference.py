@@ -74,7 +74,9 @@ def motion_only_mask(vocab):
                         jnp.where(previous == end, rows == eos,
                                   jnp.asarray(np.pad(codes, (0, logits.shape[-1] - len(codes))))))
     return jnp.where(allowed, logits, decoding.NEG_INF)
-  return mask
+  candidates = codes.copy()
+  candidates[[start, end, eos]] = True
+  return decoding.with_candidates(mask, np.flatnonzero(candidates))
 
 
 REFERENCE_INTERFACE = "motiongpt"

@@ -255,6 +255,33 @@ def test_decoding_stops_at_eos_and_pads_after_it():
   assert np.all(tokens[:, 3] == 1) and np.all(tokens[:, 4:] == 0)
 
 
+def test_sampling_among_a_masks_candidates_is_the_same_draw():
+  cfg = tiny()
+  model, params = init(cfg)
+  enc = jnp.asarray(random_batch(cfg, batch=16)["encoder_input_tokens"])
+  allowed = np.zeros(cfg.vocab_size, bool)
+  allowed[[1, 5, 7, 8, 20, 33, 40, 41, 42, 60]] = True
+  restricted = decoding.allow_only(allowed)  # declares its candidates
+  assert restricted.candidates == (1, 5, 7, 8, 20, 33, 40, 41, 42, 60)
+
+  def plain(step, sequences, logits):  # the same mask without the declaration
+    return restricted(step, sequences, logits)
+
+  for top_k in (0, 3):
+    key = jax.random.PRNGKey(top_k)
+    got, got_logp = decoding.sample(model, params, enc, key, max_decode_length=10,
+                                    temperature=1.0, top_k=top_k, logits_mask_fn=restricted)
+    want, want_logp = decoding.sample(model, params, enc, key, max_decode_length=10,
+                                      temperature=1.0, top_k=top_k, logits_mask_fn=plain)
+    # One uniform number per row picks along the same cumulative distribution (the masked
+    # entries add nothing to it), so the draws agree but for float round-off at a boundary.
+    assert np.mean(np.asarray(got) == np.asarray(want)) > 0.97
+    assert set(np.unique(got)) <= {0} | set(restricted.candidates)
+    same = np.all(np.asarray(got) == np.asarray(want), axis=1)
+    np.testing.assert_allclose(np.asarray(got_logp)[same], np.asarray(want_logp)[same],
+                               atol=1e-4)
+
+
 def test_beam_search_finds_at_least_the_greedy_score():
   cfg = tiny()
   model, params = init(cfg)

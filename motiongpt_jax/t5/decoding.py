@@ -27,11 +27,20 @@ from motiongpt_jax.t5.layers import NEG_INF  # noqa: E402  one masking value for
 
 def allow_only(allowed: np.ndarray) -> Callable:
   """A logits mask hook permitting only the ids where ``allowed`` [V] is True."""
+  candidates = np.flatnonzero(allowed)
   allowed = jnp.asarray(allowed, bool)
 
   def mask(step, sequences, logits):
     return jnp.where(allowed, logits, NEG_INF)
-  return mask
+  return with_candidates(mask, candidates)
+
+
+def with_candidates(mask_fn: Callable, ids) -> Callable:
+  """Declares that ``mask_fn`` masks every id outside ``ids`` at every step; ``sample`` then
+  draws among those ids only (top-k and the draw over |ids| entries instead of the whole
+  vocabulary: 515 of 32,128 for MotionGPT's motion tokens). Same distribution."""
+  mask_fn.candidates = tuple(int(i) for i in np.asarray(ids).ravel())
+  return mask_fn
 
 
 def _decoder_step(model: Transformer, params, cache, encoded, encoder_tokens, tokens,
@@ -132,6 +141,7 @@ def sample(model: Transformer, params, encoder_tokens, rng, *, max_decode_length
   After EOS a sequence is padded with 0.
   """
   batch = encoder_tokens.shape[0]
+  candidates = getattr(logits_mask_fn, "candidates", None)  # see with_candidates
   encoded = model.apply({"params": params}, encoder_tokens, enable_dropout=False,
                         method=Transformer.encode)
   cache = init_cache(model, params, encoded, encoder_tokens, max_decode_length)
@@ -153,10 +163,14 @@ def sample(model: Transformer, params, encoder_tokens, rng, *, max_decode_length
     if temperature == 0.0:
       chosen = jnp.argmax(logits, axis=-1).astype(jnp.int32)
       scaled = logits
+      token_logp = jnp.take_along_axis(jax.nn.log_softmax(scaled), chosen[:, None], -1)[:, 0]
     else:
+      if candidates is not None:  # the mask allows nothing else: sample among these ids
+        logits = jnp.take(logits, jnp.asarray(candidates, jnp.int32), axis=-1)
       scaled = _filter_logits(logits / temperature, top_k, top_p)
-      chosen = categorical(key, scaled).astype(jnp.int32)
-    token_logp = jnp.take_along_axis(jax.nn.log_softmax(scaled), chosen[:, None], -1)[:, 0]
+      pick = categorical(key, scaled).astype(jnp.int32)
+      token_logp = jnp.take_along_axis(jax.nn.log_softmax(scaled), pick[:, None], -1)[:, 0]
+      chosen = pick if candidates is None else jnp.asarray(candidates, jnp.int32)[pick]
     chosen = jnp.where(ended, 0, chosen)
     log_probs = log_probs + jnp.where(ended, 0.0, token_logp)
     sequences = sequences.at[:, i + 1].set(chosen)

@@ -84,8 +84,9 @@ class MotionTokenizer:
     """Each of many code sequences -> its normalised features [4N, D], as ``decode`` gives
     them one by one (to float round-off). Sequences are padded to a multiple of
     ``LENGTH_BUCKET`` tokens and decoded together with their lengths (the decoder reads
-    zeros past each row's end, see ``model``), in batches of ``batch_size`` rows or a power
-    of two, so a whole evaluation compiles a handful of shapes instead of one per length."""
+    zeros past each row's end, see ``model``), in batches of ``batch_size`` rows (or 8 for a
+    short remainder), so a whole evaluation compiles a handful of shapes instead of one per
+    length and batch."""
     code_lists = [np.asarray(c) for c in code_lists]
     for c in code_lists:
       if c.ndim != 1 or not np.issubdtype(c.dtype, np.integer):
@@ -105,7 +106,7 @@ class MotionTokenizer:
         continue
       for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        width = min(1 << (len(chunk) - 1).bit_length(), batch_size)
+        width = min(8, batch_size) if len(chunk) <= 8 else batch_size  # two batch shapes
         codes = np.zeros((width, bucket), np.int32)
         lengths = np.ones(width, np.int32)  # padding rows: one token of code 0
         for j, i in enumerate(chunk):
