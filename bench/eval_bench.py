@@ -1,6 +1,6 @@
 """One replication of the text-to-motion protocol: this project (JAX) vs a PyTorch pipeline.
 
-    python bench/eval_bench.py [--motions 256] [--tokens 49] [--rounds 2] [--threads 2]
+    python bench/eval_bench.py [--motions 256] [--tokens 49] [--rounds 5] [--reps 2] [--threads 2]
 
 A replication samples one motion per test caption (top-k 50, temperature 1), decodes the codes
 through the VQ-VAE, embeds the motions (and the captions) with the Guo et al. evaluator and
@@ -16,8 +16,9 @@ chosen), so both do the same work:
   loop does), the reference evaluator modules (packed BiGRU, motions zero-padded to 196
   frames), and the same metric functions.
 
-Each framework runs in its own process with the same thread count, alternating ``--rounds``
-times; the table shows the best round of each (motions/s) and the stage split.
+Each framework runs in its own process, pinned to the same CPUs with the same thread count
+(``harness.py``), alternating for ``--rounds`` rounds of ``--reps`` timed replications after
+a warm-up one; the table shows the median of every figure with its spread.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import statistics
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 TEXT_VOCAB = 1000 + 100  # the demo's SentencePiece size plus T5's sentinels
 MOTION_CODES = 512
@@ -70,7 +73,7 @@ def metrics(text_emb, motion_emb, real_emb):
                                    np.random.default_rng(0))}
 
 
-def run_jax(n, tokens):
+def run_jax(n, tokens, reps):
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -132,16 +135,15 @@ def run_jax(n, tokens):
     return times, figures
 
   replication(0)  # compiles
-  return replication(1)
+  return [replication(1 + r) for r in range(reps)]
 
 
-def run_torch(n, tokens):
+def run_torch(n, tokens, reps):
   import numpy as np
   import torch
   import torch.nn as nn
-  import torch.nn.functional as F
   import transformers
-  from torch.nn.utils.rnn import pack_padded_sequence
+  from motiongpt_jax.testing import torch_modules
 
   t5, vq, ev = shapes()
   prompts, words, real = inputs(n)
@@ -160,52 +162,14 @@ def run_torch(n, tokens):
     def __call__(self, input_ids, scores):
       return scores.masked_fill(~allowed, -float("inf"))
 
-  m = vq.model
-
-  class ResBlock(nn.Module):
-    def __init__(self, width, dilation):
-      super().__init__()
-      self.conv1 = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
-      self.conv2 = nn.Conv1d(width, width, 1)
-
-    def forward(self, x):
-      return x + self.conv2(F.relu(self.conv1(F.relu(x))))
-
-  def stack(width):
-    return [ResBlock(width, m.dilation_growth ** d) for d in reversed(range(m.depth))]
-
-  decoder = nn.Sequential(nn.Conv1d(m.code_dim, m.width, 3, padding=1), nn.ReLU(),
-                          *[layer for _ in range(m.down_t) for layer in
-                            [*stack(m.width), nn.Upsample(scale_factor=2, mode="nearest"),
-                             nn.Conv1d(m.width, m.width, 3, padding=1)]],
-                          nn.Conv1d(m.width, m.width, 3, padding=1), nn.ReLU(),
-                          nn.Conv1d(m.width, 263, 3, padding=1)).eval()
-  codebook = torch.randn(MOTION_CODES, m.code_dim)
-  e = ev.model
-
-  class Sequence(nn.Module):  # Guo et al.'s BiGRU encoders (packed)
-    def __init__(self, input_size, hidden, output):
-      super().__init__()
-      self.input_emb = nn.Linear(input_size, hidden)
-      self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
-      self.output_net = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.LayerNorm(hidden),
-                                      nn.LeakyReLU(0.2), nn.Linear(hidden, output))
-      self.hidden = nn.Parameter(torch.randn(2, 1, hidden))
-
-    def forward(self, x, lengths):
-      x = self.input_emb(x)
-      packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-      _, last = self.gru(packed, self.hidden.repeat(1, x.shape[0], 1))
-      return self.output_net(torch.cat([last[0], last[1]], -1))
-
-  movement = nn.Sequential(nn.Conv1d(259, e.movement_hidden, 4, 2, 1), nn.Dropout(0.2),
-                           nn.LeakyReLU(0.2), nn.Conv1d(e.movement_hidden, e.movement_latent,
-                                                        4, 2, 1),
-                           nn.Dropout(0.2), nn.LeakyReLU(0.2)).eval()
-  movement_out = nn.Linear(e.movement_latent, e.movement_latent)
-  motion_encoder = Sequence(e.movement_latent, e.motion_hidden, e.embedding).eval()
+  m, e = vq.model, ev.model
+  vq_net = torch_modules.VQVAE(263, m.width, m.code_dim, MOTION_CODES, m.down_t, m.depth,
+                               m.dilation_growth).eval()
+  movement = torch_modules.Movement(259, e.movement_hidden, e.movement_latent).eval()
+  motion_encoder = torch_modules.Sequence(e.movement_latent, e.motion_hidden,
+                                          e.embedding).eval()
   word_vectors = nn.Embedding(40, e.word_size)
-  text_encoder = Sequence(e.word_size, e.text_hidden, e.embedding).eval()
+  text_encoder = torch_modules.Sequence(e.word_size, e.text_hidden, e.embedding).eval()
   processors = transformers.LogitsProcessorList([MotionOnly()])
 
   @torch.no_grad()
@@ -222,7 +186,7 @@ def run_torch(n, tokens):
       codes.extend((out[:, 1:] - offset).numpy())
     times["generate"] = time.perf_counter() - start
     start = time.perf_counter()
-    motions = [decoder(codebook[torch.from_numpy(c)].T[None])[0].T for c in codes]
+    motions = [vq_net.decode(torch.from_numpy(c)) for c in codes]
     times["VQ decode"] = time.perf_counter() - start
     start = time.perf_counter()
     embeddings = []
@@ -234,8 +198,7 @@ def run_torch(n, tokens):
         k = min(len(mo), MAX_FRAMES) // 4 * 4
         x[i, :k] = mo[:k]
         lengths.append(k // 4)
-      h = movement(x[..., :-4].permute(0, 2, 1)).permute(0, 2, 1)
-      embeddings.append(motion_encoder(movement_out(h), torch.tensor(lengths)))
+      embeddings.append(motion_encoder(movement(x[..., :-4]), torch.tensor(lengths)))
     motion_emb = torch.cat(embeddings).numpy()
     text_emb = torch.cat([text_encoder(word_vectors(torch.from_numpy(words[b:b + BATCH]).long()),
                                        torch.full((len(words[b:b + BATCH]),), 12))
@@ -247,7 +210,7 @@ def run_torch(n, tokens):
     return times, figures
 
   replication(0)  # warm-up, as the JAX side's compile run
-  return replication(1)
+  return [replication(1 + r) for r in range(reps)]
 
 
 def main():
@@ -255,43 +218,55 @@ def main():
   parser.add_argument("--motions", type=int, default=256)
   parser.add_argument("--tokens", type=int, default=49, help="motion tokens per sample "
                       "(49 x 4 = 196 frames, the longest HumanML3D motion)")
-  parser.add_argument("--rounds", type=int, default=2)
-  parser.add_argument("--threads", type=int, default=os.cpu_count())
+  parser.add_argument("--rounds", type=int, default=5,
+                      help="alternating rounds (one process per framework and round)")
+  parser.add_argument("--reps", type=int, default=2, help="timed replications per process")
+  parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  parser.add_argument("--json", help="write the figures here")
   parser.add_argument("--child", choices=["jax", "torch"], help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
     if args.child == "torch":
       import torch
       torch.set_num_threads(args.threads)
-    times, figures = (run_jax if args.child == "jax" else run_torch)(args.motions, args.tokens)
-    print(json.dumps({"times": times, "figures": figures}))
+    run = run_jax if args.child == "jax" else run_torch
+    print(json.dumps(run(args.motions, args.tokens, args.reps)))
     return
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", OMP_NUM_THREADS=str(args.threads))
-  env.pop("XLA_FLAGS", None)  # XLA:CPU uses every core; --threads sets torch's to match
-  best = {}
-  for r in range(args.rounds):
-    for framework in ("jax", "torch"):
-      out = subprocess.run([sys.executable, __file__, "--child", framework, "--motions",
-                            str(args.motions), "--tokens", str(args.tokens), "--threads",
-                            str(args.threads)], capture_output=True, text=True, env=env)
-      if out.returncode:
-        sys.exit(f"{framework} run failed:\n{out.stderr[-3000:]}")
-      result = json.loads(out.stdout.strip().splitlines()[-1])
-      total = sum(result["times"].values())
-      print(f"round {r + 1} {framework:6}: {args.motions / total:7.1f} motions/s", flush=True)
-      if framework not in best or total < sum(best[framework]["times"].values()):
-        best[framework] = result
+  results = harness.interleave(
+      ("jax", "torch"), args.rounds,
+      lambda f: [__file__, "--child", f, "--motions", str(args.motions), "--tokens",
+                 str(args.tokens), "--threads", str(args.threads), "--reps", str(args.reps)],
+      args.threads)
+  # every timed replication of every round: {framework: {stage: [seconds, ...]}}
+  stages = {f: {} for f in results}
+  for f, rounds in results.items():
+    for reps in rounds:
+      for times, _ in reps:
+        for stage, t in times.items():
+          stages[f].setdefault(stage, []).append(t)
+        stages[f].setdefault("replication", []).append(sum(times.values()))
+  rate = {f: [args.motions / t for t in stages[f]["replication"]] for f in stages}
+  # paired per round: the median replication of each framework in the same round
+  ratios = [statistics.median(args.motions / sum(t.values()) for t, _ in j) /
+            statistics.median(args.motions / sum(t.values()) for t, _ in p)
+            for j, p in zip(results["jax"], results["torch"])]
   print(f"\nOne text-to-motion replication: {args.motions} motions x {args.tokens} tokens "
-        f"({4 * args.tokens} frames), top-k 50, demo shapes, {args.threads} threads each, "
-        f"best of {args.rounds} alternating rounds")
-  print(f"{'stage (s)':24}{'JAX (this project)':>20}{'PyTorch':>12}{'PyTorch / JAX':>15}")
-  for stage in best["jax"]["times"]:
-    j, t = best["jax"]["times"][stage], best["torch"]["times"][stage]
-    print(f"{stage:24}{j:>20.2f}{t:>12.2f}{t / j:>14.1f}x")
-  j, t = (sum(best[k]["times"].values()) for k in ("jax", "torch"))
-  print(f"{'replication':24}{j:>20.2f}{t:>12.2f}{t / j:>14.1f}x")
-  print(f"{'motions/s':24}{args.motions / j:>20.1f}{args.motions / t:>12.1f}"
-        f"{(args.motions / j) / (args.motions / t):>14.1f}x (JAX / PyTorch)")
+        f"({4 * args.tokens} frames), top-k 50, demo shapes; {args.threads} threads each "
+        f"(pinned to the same CPUs); {args.rounds} alternating rounds x {args.reps} timed "
+        f"replications per process; median ±half-range/median")
+  print(f"{'stage (s)':24}{'JAX (this project)':>20}{'PyTorch':>16}{'PyTorch / JAX':>15}")
+  for stage in stages["jax"]:
+    j, t = stages["jax"][stage], stages["torch"][stage]
+    print(f"{stage:24}{harness.cell(j):>20}{harness.cell(t):>16}"
+          f"{statistics.median(t) / statistics.median(j):>14.1f}x")
+  print(f"{'motions/s':24}{harness.cell(rate['jax'], 1):>20}{harness.cell(rate['torch'], 1):>16}"
+        f"{statistics.median(rate['jax']) / statistics.median(rate['torch']):>14.2f}x "
+        f"(JAX / PyTorch)")
+  print(f"{'ratio per round':24}{harness.cell(ratios):>20}  ({', '.join(f'{r:.2f}' for r in ratios)})")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"args": vars(args), "stages": stages, "motions_per_s": rate,
+                 "ratio_per_round": ratios}, f, indent=1)
 
 
 if __name__ == "__main__":

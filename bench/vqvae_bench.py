@@ -55,33 +55,14 @@ def run_jax(config, steps, warmup):
 def run_torch(config, steps, warmup):
   import numpy as np
   import torch
-  import torch.nn as nn
   import torch.nn.functional as F
+  from motiongpt_jax.testing import torch_modules
   torch.set_num_threads(os.cpu_count())
   m = config.model
 
-  class ResBlock(nn.Module):
-    def __init__(self, width, dilation):
-      super().__init__()
-      self.conv1 = nn.Conv1d(width, width, 3, padding=dilation, dilation=dilation)
-      self.conv2 = nn.Conv1d(width, width, 1)
-
-    def forward(self, x):
-      return x + self.conv2(F.relu(self.conv1(F.relu(x))))
-
-  def stack(width):
-    return [ResBlock(width, m.dilation_growth ** d) for d in reversed(range(m.depth))]
-
-  encoder = nn.Sequential(nn.Conv1d(263, m.width, 3, padding=1), nn.ReLU(),
-                          *[layer for _ in range(m.down_t) for layer in
-                            [nn.Conv1d(m.width, m.width, 4, 2, 1), *stack(m.width)]],
-                          nn.Conv1d(m.width, m.code_dim, 3, padding=1))
-  decoder = nn.Sequential(nn.Conv1d(m.code_dim, m.width, 3, padding=1), nn.ReLU(),
-                          *[layer for _ in range(m.down_t) for layer in
-                            [*stack(m.width), nn.Upsample(scale_factor=2, mode="nearest"),
-                             nn.Conv1d(m.width, m.width, 3, padding=1)]],
-                          nn.Conv1d(m.width, m.width, 3, padding=1), nn.ReLU(),
-                          nn.Conv1d(m.width, 263, 3, padding=1))
+  net = torch_modules.VQVAE(263, m.width, m.code_dim, m.num_codes, m.down_t, m.depth,
+                            m.dilation_growth)
+  encoder, decoder = net.encoder, net.decoder
   params = list(encoder.parameters()) + list(decoder.parameters())
   opt = torch.optim.AdamW(params, lr=config.train.learning_rate,
                           betas=(config.train.b1, config.train.b2),

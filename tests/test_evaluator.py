@@ -14,42 +14,8 @@ from motiongpt_jax.evaluation import words as W
 pytestmark = pytest.mark.xdist_group("evaluator")  # its module fixture is built once
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn.utils.rnn import pack_padded_sequence  # noqa: E402
-
-
-class TorchSequence(nn.Module):
-  """The reference's BiGRU encoders, as their state-dict names describe them."""
-
-  def __init__(self, input_size, hidden, output, pos_size=None):
-    super().__init__()
-    if pos_size:
-      self.pos_emb = nn.Linear(pos_size, input_size)
-    self.input_emb = nn.Linear(input_size, hidden)
-    self.gru = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
-    self.output_net = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.LayerNorm(hidden),
-                                    nn.LeakyReLU(0.2), nn.Linear(hidden, output))
-    self.hidden = nn.Parameter(torch.randn(2, 1, hidden))
-
-  def forward(self, x, lengths, pos=None):
-    if pos is not None:
-      x = x + self.pos_emb(pos)
-    x = self.input_emb(x)
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    _, last = self.gru(packed, self.hidden.repeat(1, x.shape[0], 1))
-    return self.output_net(torch.cat([last[0], last[1]], -1))
-
-
-class TorchMovement(nn.Module):
-  def __init__(self, d, hidden, latent):
-    super().__init__()
-    self.main = nn.Sequential(nn.Conv1d(d, hidden, 4, 2, 1), nn.Dropout(0.2), nn.LeakyReLU(0.2),
-                              nn.Conv1d(hidden, latent, 4, 2, 1), nn.Dropout(0.2),
-                              nn.LeakyReLU(0.2))
-    self.out_net = nn.Linear(latent, latent)
-
-  def forward(self, x):
-    return self.out_net(self.main(x.permute(0, 2, 1)).permute(0, 2, 1))
+from motiongpt_jax.testing.torch_modules import Movement as TorchMovement  # noqa: E402
+from motiongpt_jax.testing.torch_modules import Sequence as TorchSequence  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 from torch import nn  # noqa: E402
 
+from motiongpt_jax.testing.torch_modules import VQVAE as TorchVQ  # noqa: E402
+
 pytestmark = pytest.mark.xdist_group("import_motiongpt")  # its module fixtures are built once
 
 HERE = os.path.dirname(__file__)
@@ -34,64 +36,6 @@ SENTENCES = ["a person walks forward and turns left", "someone jumps twice then 
 
 
 # ----------------------------------------------------------------- the PyTorch stand-in
-class TorchResBlock(nn.Module):
-  def __init__(self, width, dilation):
-    super().__init__()
-    self.activation1, self.activation2 = nn.ReLU(), nn.ReLU()
-    self.conv1 = nn.Conv1d(width, width, 3, 1, dilation, dilation)
-    self.conv2 = nn.Conv1d(width, width, 1)
-
-  def forward(self, x):
-    return x + self.conv2(self.activation2(self.conv1(self.activation1(x))))
-
-
-class TorchStack(nn.Module):
-  def __init__(self, width, depth, growth):
-    super().__init__()
-    self.model = nn.Sequential(*[TorchResBlock(width, growth ** d)
-                                 for d in reversed(range(depth))])
-
-  def forward(self, x):
-    return self.model(x)
-
-
-class Holder(nn.Module):
-  def __init__(self, *layers):
-    super().__init__()
-    self.model = nn.Sequential(*layers)
-
-  def forward(self, x):
-    return self.model(x)
-
-
-class TorchVQ(nn.Module):
-  """The reference VQ-VAE's layout (state-dict names of ``mgpt_vq.py``), [B, C, T]."""
-
-  def __init__(self, feats=263, width=32, code_dim=16, codes=512, down_t=2, depth=3, growth=3):
-    super().__init__()
-    self.encoder = Holder(
-        nn.Conv1d(feats, width, 3, 1, 1), nn.ReLU(),
-        *[nn.Sequential(nn.Conv1d(width, width, 4, 2, 1), TorchStack(width, depth, growth))
-          for _ in range(down_t)], nn.Conv1d(width, code_dim, 3, 1, 1))
-    self.decoder = Holder(
-        nn.Conv1d(code_dim, width, 3, 1, 1), nn.ReLU(),
-        *[nn.Sequential(TorchStack(width, depth, growth), nn.Upsample(scale_factor=2),
-                        nn.Conv1d(width, width, 3, 1, 1)) for _ in range(down_t)],
-        nn.Conv1d(width, width, 3, 1, 1), nn.ReLU(), nn.Conv1d(width, feats, 3, 1, 1))
-    self.quantizer = nn.Module()
-    self.quantizer.register_buffer("codebook", torch.randn(codes, code_dim))
-
-  def encode(self, features):  # [T, D] normalised -> codes [T // 4]
-    z = self.encoder(torch.as_tensor(features)[None].permute(0, 2, 1))[0].T
-    book = self.quantizer.codebook
-    distance = (z ** 2).sum(-1, keepdim=True) - 2 * z @ book.T + (book ** 2).sum(-1)[None]
-    return distance.argmin(-1)
-
-  def decode(self, codes):  # [N] -> [4N, D]
-    z = self.quantizer.codebook[torch.as_tensor(codes)]
-    return self.decoder(z.T[None])[0].T
-
-
 class LightningHyperParameters:
   """Stands in for the pickled OmegaConf config: unpickling it with pickle would write a
   file."""

@@ -1,0 +1,1 @@
+"""Helpers for the tests and benchmarks (not needed to train or run a model)."""
