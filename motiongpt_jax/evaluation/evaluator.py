@@ -415,24 +415,34 @@ def read_official_checkpoint(path: str) -> tuple[dict, dict, dict]:
 def convert_official(checkpoint: str, glove: str, meta: str, data: str, out: str) -> Evaluator:
   """Writes an evaluator folder from the official files: finest.tar, the GloVe folder, and
   the evaluator's mean.npy/std.npy (``t2m/.../meta``); the tagger comes from ``data``."""
-  movement, text, motion = read_official_checkpoint(checkpoint)
+  dicts = read_official_checkpoint(checkpoint)
+  for name in ("mean.npy", "std.npy"):
+    path = os.path.join(meta, name)
+    if not os.path.exists(path):
+      raise FileNotFoundError(f"{path}: missing (the evaluator's normalisation statistics)")
+  feature_dim = config_from_state_dicts(*dicts).feature_dim
+  mean, std = humanml3d.load_mean_std_files(os.path.join(meta, "mean.npy"),
+                                            os.path.join(meta, "std.npy"), feature_dim)
+  return write_from_state_dicts(dicts, glove, mean, std, data, out)
+
+
+def write_from_state_dicts(dicts, glove: str, mean: np.ndarray, std: np.ndarray, data: str,
+                           out: str) -> Evaluator:
+  """An evaluator folder in ``out`` from the reference's three state dicts (movement, text,
+  motion encoders), the GloVe folder, its normalisation, and a tagger learnt from ``data``'s
+  train captions."""
+  movement, text, motion = dicts
   config = config_from_state_dicts(movement, text, motion)
   params = convert_state_dicts(movement, text, motion)
   vocab = W.WordVocabulary.from_glove(glove)
   if vocab.vectors.shape[1] != config.word_size:
     raise ValueError(f"{glove}: {vocab.vectors.shape[1]}-d vectors but the evaluator expects "
                      f"{config.word_size}")
-  for name in ("mean.npy", "std.npy"):
-    path = os.path.join(meta, name)
-    if not os.path.exists(path):
-      raise FileNotFoundError(f"{path}: missing (the evaluator's normalisation statistics)")
-  stats = humanml3d.load_mean_std_files(os.path.join(meta, "mean.npy"),
-                                        os.path.join(meta, "std.npy"), config.feature_dim)
   tagger = W.Tagger.from_captions(
-      (c.text, c.tokens) for split in ("train",)
-      for s in humanml3d.iter_samples(data, split, normalize=False, include_spans=False)
+      (c.text, c.tokens)
+      for s in humanml3d.iter_samples(data, "train", normalize=False, include_spans=False)
       for c in s.captions)
-  evaluator = Evaluator(config, params, vocab, tagger, stats[0], stats[1])
+  evaluator = Evaluator(config, params, vocab, tagger, mean, std)
   evaluator.save(out)
   np.savez(os.path.join(out, "params.npz"), **_flatten(params))
   np.save(os.path.join(out, "word_vectors.npy"), vocab.vectors)

@@ -344,24 +344,8 @@ def evaluator_state_dicts(metrics: dict, where: str):
 def write_evaluator(dicts, glove: str, meta: str, data: str, out: str):
   """An evaluator folder from the three state dicts, as ``convert-evaluator`` writes one."""
   from motiongpt_jax.evaluation import evaluator as E
-  from motiongpt_jax.evaluation import words as W
-  movement, text, motion = dicts
-  config = E.config_from_state_dicts(movement, text, motion)
-  params = E.convert_state_dicts(movement, text, motion)
-  vocab = W.WordVocabulary.from_glove(glove)
-  if vocab.vectors.shape[1] != config.word_size:
-    raise ValueError(f"{glove}: {vocab.vectors.shape[1]}-d vectors but the evaluator expects "
-                     f"{config.word_size}")
-  mean, std = read_meta(meta, config.feature_dim)
-  tagger = W.Tagger.from_captions(
-      (c.text, c.tokens)
-      for s in humanml3d.iter_samples(data, "train", normalize=False, include_spans=False)
-      for c in s.captions)
-  evaluator = E.Evaluator(config, params, vocab, tagger, mean, std)
-  evaluator.save(out)
-  np.savez(os.path.join(out, "params.npz"), **E._flatten(params))
-  np.save(os.path.join(out, "word_vectors.npy"), vocab.vectors)
-  return evaluator
+  mean, std = read_meta(meta, E.config_from_state_dicts(*dicts).feature_dim)
+  return E.write_from_state_dicts(dicts, glove, mean, std, data, out)
 
 
 # ------------------------------------------------------------------------------- meta
