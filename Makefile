@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow install clean
+.PHONY: demo test test-slow bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m slow
+
+# Every JAX-vs-PyTorch benchmark, interleaved, and one table of ratios (about 30 min on 2 cores).
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py --out bench/summary.md
 
 clean:
 	rm -rf $(VENV) runs

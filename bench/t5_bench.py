@@ -1,6 +1,6 @@
 """T5 on this CPU: this project (JAX) vs Hugging Face transformers (PyTorch), side by side.
 
-    python bench/t5_bench.py [--configs tiny,small] [--train-steps 10] [--repeats 3]
+    python bench/t5_bench.py [--configs tiny,small] [--train-steps 5] [--repeats 3] [--rounds 5]
 
 For each configuration (``motiongpt_jax.t5.config`` presets with their own vocabularies:
 'tiny' has 1024 ids, 'small' is T5 v1.1 / Flan-T5 small, 77M parameters, 32128 ids) both
@@ -15,8 +15,11 @@ measure, each in its own subprocess:
   figures show how a decoding step's cost grows with the batch. ``--skip-train`` measures
   generation only.
 
-The JAX training step's FLOPs come from XLA's cost analysis; the table compares its achieved
-FLOP/s with the peak of a large float32 matmul measured on this machine in the same run.
+The two frameworks run interleaved (``harness.py``: A B A B ... for ``--rounds`` rounds, each
+child pinned to the same CPUs with the same thread count); every figure is the median over
+the rounds with its spread, and each speed-up is the median of the per-round ratios. The
+JAX training step's FLOPs come from XLA's cost analysis; the roof is a 2048^3 float32 matmul
+measured in every child of both frameworks (the better of the two per round).
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 SHAPES = {"tiny": dict(batch=32, inputs=128, targets=128),
           "small": dict(batch=8, inputs=128, targets=128)}
@@ -121,7 +125,6 @@ def torch_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False
   import numpy as np
   import torch
   import transformers
-  torch.set_num_threads(os.cpu_count())
   cfg, shape = config(name), SHAPES[name]
   hf_config = transformers.T5Config(
       vocab_size=cfg.vocab_size, d_model=cfg.emb_dim, d_kv=cfg.head_dim, d_ff=cfg.mlp_dim,
@@ -163,63 +166,83 @@ def torch_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False
 
     run_gen()
     gen[b] = timed(run_gen, repeats)
-  return {"train_seconds": train_seconds, "gen": gen}
+  a = torch.ones(2048, 2048)
+  a @ a
+  peak = 2 * 2048 ** 3 / timed(lambda: a @ a, 10)
+  return {"train_seconds": train_seconds, "gen": gen, "peak": peak}
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--configs", default="tiny,small")
   parser.add_argument("--train-steps", type=int, default=5)
-  parser.add_argument("--repeats", type=int, default=3)
+  parser.add_argument("--repeats", type=int, default=3, help="best of these in each process")
+  parser.add_argument("--rounds", type=int, default=5,
+                      help="alternating rounds, one process per framework and round")
+  parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
   parser.add_argument("--gen-batches", default="1,16,64,256")
   parser.add_argument("--top-k", type=int, default=0, help="0: greedy; k: top-k sampling")
   parser.add_argument("--skip-train", action="store_true", help="generation only")
+  parser.add_argument("--json", help="write the figures here")
   parser.add_argument("--child", choices=["jax", "torch"], help=argparse.SUPPRESS)
   parser.add_argument("--config", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
+    if args.child == "torch":
+      import torch
+      torch.set_num_threads(args.threads)
     fn = jax_child if args.child == "jax" else torch_child
     batches = tuple(int(b) for b in args.gen_batches.split(","))
     result = fn(args.config, args.train_steps, args.repeats, batches, args.top_k,
                 args.skip_train)
     print(json.dumps(result))
     return
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  env.pop("XLA_FLAGS", None)
-  print(f"T5 on {os.cpu_count()} CPU cores, float32, dropout off; best of {args.repeats} "
-        f"repeats; training {args.train_steps} steps per repeat")
-  header = f"{'config':8}{'measurement':44}{'JAX (ours)':>14}{'PyTorch (HF)':>14}{'speed-up':>10}"
+  print(f"T5 on {args.threads} pinned CPU threads each, float32, dropout off; {args.rounds} "
+        f"alternating rounds, best of {args.repeats} repeats in each; training "
+        f"{args.train_steps} steps per repeat; median ±half-range/median over the rounds")
+  header = (f"{'config':8}{'measurement':44}{'JAX (ours)':>16}{'PyTorch (HF)':>16}"
+            f"{'speed-up':>16}")
   print(header)
   print("-" * len(header))
+  summary = {}
   for name in args.configs.split(","):
-    rows = {}
-    for framework in ("jax", "torch"):
-      out = subprocess.run([sys.executable, __file__, "--child", framework, "--config", name,
-                            "--train-steps", str(args.train_steps), "--repeats",
-                            str(args.repeats), "--gen-batches", args.gen_batches,
-                            "--top-k", str(args.top_k)] + ["--skip-train"] * args.skip_train,
-                           capture_output=True, text=True, env=env)
-      if out.returncode:
-        sys.exit(f"{framework} {name} failed:\n{out.stderr[-3000:]}")
-      rows[framework] = json.loads(out.stdout.strip().splitlines()[-1])
+    results = harness.interleave(
+        ("jax", "torch"), args.rounds,
+        lambda f: [__file__, "--child", f, "--config", name, "--train-steps",
+                   str(args.train_steps), "--repeats", str(args.repeats), "--gen-batches",
+                   args.gen_batches, "--top-k", str(args.top_k), "--threads",
+                   str(args.threads)] + ["--skip-train"] * args.skip_train,
+        args.threads, log=lambda line: None)
+    j, t = results["jax"], results["torch"]
+
+    def row(label, ours, theirs, digits=0):
+      ratio = [a / b for a, b in zip(ours, theirs)]
+      print(f"{name:8}{label:44}{harness.cell(ours, digits):>16}"
+            f"{harness.cell(theirs, digits):>16}{harness.cell(ratio):>15}x")
+      summary[f"{name}: {label}"] = harness.spread(ratio)[0]
+
     shape = SHAPES[name]
     tokens = shape["batch"] * (shape["inputs"] + shape["targets"])
-    j, t = rows["jax"], rows["torch"]
-    label = f"train tokens/s (batch {shape['batch']} x {shape['inputs']}+{shape['targets']})"
     if not args.skip_train:
-      print(f"{name:8}{label:44}{tokens / j['train_seconds']:>14.0f}{tokens / t['train_seconds']:>14.0f}"
-            f"{t['train_seconds'] / j['train_seconds']:>9.2f}x")
+      row(f"train tokens/s (batch {shape['batch']} x {shape['inputs']}+{shape['targets']})",
+          [tokens / r["train_seconds"] for r in j], [tokens / r["train_seconds"] for r in t])
     how = f"top-k {args.top_k}" if args.top_k else "greedy"
     for b in args.gen_batches.split(","):
-      label = f"generate {GEN_NEW}, {how}, batch {b}: ms/step"
-      print(f"{name:8}{label:44}{1e3 * j['gen'][b] / GEN_NEW:>14.2f}"
-            f"{1e3 * t['gen'][b] / GEN_NEW:>14.2f}{t['gen'][b] / j['gen'][b]:>9.2f}x")
-    if args.skip_train:
-      continue
-    achieved = j["flops"] / j["train_seconds"]
-    print(f"{name:8}{'JAX train step: GFLOP/s achieved / matmul peak':44}"
-          f"{achieved / 1e9:>14.1f}{j['peak'] / 1e9:>14.1f}"
-          f"{100 * achieved / j['peak']:>9.0f}%")
+      row(f"generate {GEN_NEW}, {how}, batch {b}: tokens/s",
+          [int(b) * GEN_NEW / r["gen"][b] for r in j],
+          [int(b) * GEN_NEW / r["gen"][b] for r in t])
+    print(f"{name:8}{'matmul roof 2048^3 f32, GFLOP/s':44}"
+          f"{harness.cell([r['peak'] / 1e9 for r in j], 1):>16}"
+          f"{harness.cell([r['peak'] / 1e9 for r in t], 1):>16}")
+    if not args.skip_train:
+      achieved = [r["flops"] / r["train_seconds"] / 1e9 for r in j]
+      roof = [max(a["peak"], b["peak"]) / 1e9 for a, b in zip(j, t)]
+      print(f"{name:8}{'JAX train step GFLOP/s, % of the roof':44}"
+            f"{harness.cell(achieved, 1):>16}"
+            f"{harness.cell([100 * a / r for a, r in zip(achieved, roof)], 0):>16}")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"args": vars(args), "ratios": summary}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """VQ-VAE training throughput: this project (JAX) vs the same network in plain PyTorch.
 
-    python bench/vqvae_bench.py [--variant tiny|base] [--steps 40] [--warmup 5]
+    python bench/vqvae_bench.py [--variant tiny|base] [--steps 40] [--warmup 5] [--rounds 5]
 
 Both sides train the identical network (conv encoder/decoder, EMA codebook with dead-code
 reset, smooth-L1 + velocity + commitment loss, AdamW with gradient clipping) on the same
 random batches, one framework per subprocess so that each one's peak memory (max RSS) is its
-own. Prints steps/s, samples/s and peak memory side by side with the JAX/PyTorch ratio.
+own, interleaved A B A B ... for ``--rounds`` rounds on the same pinned CPUs
+(``harness.py``). Prints steps/s and peak memory side by side, medians with their spread,
+and the median of the per-round JAX/PyTorch ratios.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 
 
 def load(variant, dtype="float32"):
@@ -57,7 +60,6 @@ def run_torch(config, steps, warmup):
   import torch
   import torch.nn.functional as F
   from motiongpt_jax.testing import torch_modules
-  torch.set_num_threads(os.cpu_count())
   m = config.model
 
   net = torch_modules.VQVAE(263, m.width, m.code_dim, m.num_codes, m.down_t, m.depth,
@@ -118,7 +120,10 @@ def run_torch(config, steps, warmup):
   return time.perf_counter() - start, float(loss)
 
 
-def child(framework, variant, steps, warmup, dtype):
+def child(framework, variant, steps, warmup, dtype, threads):
+  if framework == "torch":
+    import torch
+    torch.set_num_threads(threads)
   config = load(variant, dtype)
   seconds, loss = (run_jax if framework == "jax" else run_torch)(config, steps, warmup)
   peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -130,41 +135,46 @@ def main():
   parser.add_argument("--variant", default="tiny")
   parser.add_argument("--steps", type=int, default=40)
   parser.add_argument("--warmup", type=int, default=5)
+  parser.add_argument("--rounds", type=int, default=5,
+                      help="alternating rounds, one process per framework and round")
+  parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
   parser.add_argument("--dtypes", default="float32,bfloat16",
                       help="activation dtypes to compare (bfloat16: torch.autocast on CPU)")
+  parser.add_argument("--json", help="write the figures here")
   parser.add_argument("--child", choices=["jax", "torch"], help=argparse.SUPPRESS)
   parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    return child(args.child, args.variant, args.steps, args.warmup, args.dtype)
+    return child(args.child, args.variant, args.steps, args.warmup, args.dtype, args.threads)
   config = load(args.variant)
   batch = config.train.batch_size
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-  env.pop("XLA_FLAGS", None)
   print(f"VQ-VAE :{args.variant} training step (width {config.model.width}, codebook "
         f"{config.model.num_codes}x{config.model.code_dim}, batch {batch} x "
         f"{config.data.window} frames), {args.steps} timed steps after {args.warmup} warm-up, "
-        f"{os.cpu_count()} CPU cores; parameters float32 in every row")
-  print(f"{'activations':12}{'metric':22}{'JAX (this project)':>20}{'PyTorch':>12}"
-        f"{'JAX / PyTorch':>15}")
+        f"{args.threads} pinned CPU threads each, {args.rounds} alternating rounds; parameters "
+        f"float32 in every row; median ±half-range/median over the rounds")
+  print(f"{'activations':12}{'metric':22}{'JAX (this project)':>20}{'PyTorch':>16}"
+        f"{'JAX / PyTorch':>16}")
+  summary = {}
   for dtype in args.dtypes.split(","):
-    rows = {}
-    for framework in ("jax", "torch"):
-      out = subprocess.run([sys.executable, __file__, "--child", framework, "--variant",
-                            args.variant, "--steps", str(args.steps), "--warmup",
-                            str(args.warmup), "--dtype", dtype],
-                           capture_output=True, text=True, env=env)
-      if out.returncode:
-        sys.exit(f"{framework} {dtype} run failed:\n{out.stderr[-3000:]}")
-      rows[framework] = json.loads(out.stdout.strip().splitlines()[-1])
-    sps = {k: args.steps / v["seconds"] for k, v in rows.items()}
-    mem = {k: v["peak_mb"] for k, v in rows.items()}
-    for metric, j, t, fmt in [("steps/s", sps["jax"], sps["torch"], ".2f"),
-                              ("samples/s", sps["jax"] * batch, sps["torch"] * batch, ".0f"),
-                              ("peak memory (RSS, MB)", mem["jax"], mem["torch"], ".0f")]:
-      print(f"{dtype:12}{metric:22}{j:>20{fmt}}{t:>12{fmt}}{j / t:>14.2f}x")
-    print(f"{dtype:12}{'loss after the run':22}{rows['jax']['loss']:>20.4f}"
-          f"{rows['torch']['loss']:>12.4f}")
+    rows = harness.interleave(
+        ("jax", "torch"), args.rounds,
+        lambda f: [__file__, "--child", f, "--variant", args.variant, "--steps",
+                   str(args.steps), "--warmup", str(args.warmup), "--dtype", dtype,
+                   "--threads", str(args.threads)], args.threads, log=lambda line: None)
+    sps = {k: [args.steps / r["seconds"] for r in v] for k, v in rows.items()}
+    mem = {k: [r["peak_mb"] for r in v] for k, v in rows.items()}
+    for metric, j, t, digits in [("steps/s", sps["jax"], sps["torch"], 2),
+                                 ("peak memory (RSS, MB)", mem["jax"], mem["torch"], 0)]:
+      ratio = [a / b for a, b in zip(j, t)]
+      print(f"{dtype:12}{metric:22}{harness.cell(j, digits):>20}{harness.cell(t, digits):>16}"
+            f"{harness.cell(ratio):>15}x")
+      summary[f"{args.variant} {dtype}: {metric}"] = harness.spread(ratio)[0]
+    print(f"{dtype:12}{'loss after the run':22}{rows['jax'][-1]['loss']:>20.4f}"
+          f"{rows['torch'][-1]['loss']:>16.4f}")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump({"args": vars(args), "ratios": summary}, f, indent=1)
 
 
 if __name__ == "__main__":
