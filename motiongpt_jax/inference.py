@@ -188,7 +188,7 @@ class MotionGPT:
 
   def _decode(self, prompts: list[str], motion: bool, seed: int, top_k: int,
               temperature: float, batch_size: int, max_length: int) -> list[np.ndarray]:
-    outputs = []
+    outputs, pending = [], []
     for start in range(0, len(prompts), batch_size):
       chunk = prompts[start:start + batch_size]
       ids = self.encode_prompts(chunk)
@@ -207,7 +207,10 @@ class MotionGPT:
         tokens, _ = decoding.sample(self.model, self.params, ids, key,
                                     max_decode_length=max_length, eos_id=self.vocab.eos_id,
                                     logits_mask_fn=self._text_mask)
-      outputs.extend(np.asarray(tokens)[:len(chunk)])
+      pending.append((tokens, len(chunk)))  # fetched at the end: the next batch's prompts
+      # are encoded on the host while this one decodes (JAX dispatches asynchronously)
+    for tokens, rows in pending:
+      outputs.extend(np.asarray(tokens)[:rows])
     return outputs
 
   def motion_codes(self, prompts: list[str], seed: int = 0, top_k: int = 50,
