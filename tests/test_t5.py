@@ -160,10 +160,13 @@ def test_sharded_loss_and_gradients_match_one_device(data, model_axis):
 
 
 def _full_greedy(model, params, enc, steps):
-  seq = jnp.zeros((enc.shape[0], 1), jnp.int32)
-  for _ in range(steps):
-    logits = model.apply({"params": params}, enc, seq, jnp.ones_like(seq), enable_dropout=False)
-    seq = jnp.concatenate([seq, jnp.argmax(logits[:, -1], -1)[:, None].astype(jnp.int32)], 1)
+  # The whole decoder over a fixed-length sequence each step (causal: position t reads only
+  # tokens <= t), so one compilation serves every step.
+  full = jax.jit(lambda seq: model.apply({"params": params}, enc, seq, jnp.ones_like(seq),
+                                         enable_dropout=False))
+  seq = jnp.zeros((enc.shape[0], steps + 1), jnp.int32)
+  for t in range(steps):
+    seq = seq.at[:, t + 1].set(jnp.argmax(full(seq)[:, t], -1).astype(jnp.int32))
   return np.asarray(seq[:, 1:])
 
 
