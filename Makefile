@@ -19,6 +19,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/motiongpt demo --workdir runs/demo
 
+# Large allocations on transparent huge pages (see motiongpt_jax/launcher.py), in every process.
+export GLIBC_TUNABLES := glibc.malloc.hugetlb=1
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10
 

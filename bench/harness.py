@@ -3,7 +3,8 @@
 ``interleave`` runs A B A B ... for ``rounds`` rounds; every child is pinned to the same
 ``threads`` CPUs (``sched_setaffinity``, so XLA:CPU's thread pool and PyTorch's intra-op
 pool see the same cores) and told the count (``OMP_NUM_THREADS``, ``--threads`` for
-``torch.set_num_threads``). Children print one JSON line last. ``spread`` summarises a list of
+``torch.set_num_threads``), both with glibc's huge-page tunable (``launcher.py``). Children
+print one JSON line last. ``spread`` summarises a list of
 measurements as median and (max - min) / median, the figure the tables show next to every
 median.
 """
@@ -17,6 +18,9 @@ import subprocess
 import sys
 from typing import Callable, Sequence
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from motiongpt_jax import launcher  # noqa: E402
+
 
 def cpus(threads: int) -> list[int]:
   available = sorted(os.sched_getaffinity(0))
@@ -27,8 +31,10 @@ def cpus(threads: int) -> list[int]:
 
 def run_child(argv: Sequence[str], threads: int, env: dict | None = None) -> dict:
   """Runs ``python argv...`` pinned to ``threads`` CPUs; returns its last stdout line as JSON."""
-  env = dict(os.environ if env is None else env, OMP_NUM_THREADS=str(threads),
-             TF_CPP_MIN_LOG_LEVEL="3")
+  # Both frameworks run with glibc's huge-page tunable, as the motiongpt command does
+  # (motiongpt_jax/launcher.py).
+  env = launcher.tuned_environ(dict(os.environ if env is None else env,
+                                    OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3"))
   env.pop("XLA_FLAGS", None)
   chosen = cpus(threads)
   out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env,
