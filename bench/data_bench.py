@@ -8,7 +8,10 @@ Stages: synth (``data synth``), data check, tokenize (a tiny VQ-VAE trained for 
 on a small folder of its own: the tokenizer's cost, not its quality), vocabulary training,
 ``tasks list``, ``tasks cache``, the input pipeline (examples/s of the pre-training and
 instruction mixtures as the trainer reads them: shuffled, repeated, feature-converted,
-batched; uncached and cached; measured after every task's shuffle buffer has filled), one epoch of evaluator training, one evaluation replication
+batched; uncached and cached, the cache checked and read as ``train`` does
+(``cache.check_cache``); measured after every task's shuffle buffer has filled; and the
+rate of reading the cache files alone, the bound of any cached pipeline), one epoch of
+evaluator training, one evaluation replication
 (text-to-motion, the test split, a T5 trained for a few steps). Each stage runs in its own
 process; its peak RSS is the largest of that process and its children (``ru_maxrss``). The
 goals (issue 15) are printed beside the figures, and the input pipeline's next to the
@@ -32,9 +35,6 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 
 STAGES = ("synth", "check", "vqvae", "tokenize", "vocab", "tasks_list", "tasks_cache",
           "pipeline", "evaluator", "eval")
-TINY_VQ = ["--config.model.width=16", "--config.model.code_dim=8", "--config.train.steps=4",
-           "--config.train.batch_size=8", "--config.data.window=32",
-           "--config.train.eval_every=0"]
 TINY_LM = ["--config.train.steps=3", "--config.train.batch_size=8",
            "--config.data.inputs_length=96", "--config.data.targets_length=48",
            "--config.train.eval_every=0"]
@@ -74,6 +74,43 @@ def _examples_per_second(mixture: str, cached: bool, seconds: float) -> float:
   return n / (time.perf_counter() - start)
 
 
+def _cache_read_rates(cache_dir: str, mixture: str, seconds: float) -> dict:
+  """Examples/s of reading a mixture's cache files alone (train split, all its tasks'
+  files interleaved, nothing after): the records only; the records parsed one at a time as
+  seqio's cached source does (parse, cast: two tf.data steps per example, then padded
+  batches of 32); and parsed 128 at a time (``cache.BatchedCacheSource``'s parsing, not
+  unbatched). The bound of any cached pipeline."""
+  import glob
+  import seqio
+  import tensorflow as tf
+  files = sorted(f for t in seqio.get_mixture_or_task(mixture).tasks
+                 for f in glob.glob(os.path.join(cache_dir, t.name, "train.tfrecord-*")))
+  records = tf.data.TFRecordDataset(files, num_parallel_reads=16).repeat()
+  keys = ("inputs", "targets", "text")
+  single = {k: tf.io.FixedLenSequenceFeature([], tf.int64, allow_missing=True) for k in keys}
+  ragged = {k: tf.io.RaggedFeature(tf.int64) for k in keys}
+
+  def cast(x):
+    return {k: tf.cast(v, tf.int32) for k, v in x.items()}
+
+  def rate(ds, per):
+    it = iter(ds)
+    for _ in range(20):
+      next(it)
+    start, n = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+      next(it)
+      n += per
+    return n / (time.perf_counter() - start)
+  auto = tf.data.AUTOTUNE
+  one = records.map(lambda r: tf.io.parse_single_example(r, single), num_parallel_calls=auto)
+  return {"records": rate(records.batch(32), 32),
+          "parse_one_at_a_time": rate(one.map(cast, num_parallel_calls=auto)
+                                      .padded_batch(32), 32),
+          "parse_batched": rate(records.batch(128).map(
+              lambda r: cast(tf.io.parse_example(r, ragged)), num_parallel_calls=auto), 128)}
+
+
 def run_stage(stage: str, args) -> dict:
   """One stage in this process; returns its figures."""
   from motiongpt_jax import pipeline
@@ -94,7 +131,9 @@ def run_stage(stage: str, args) -> dict:
   elif stage == "vqvae":  # not a goal: the tokenizer the next stage uses
     from motiongpt_jax.data.synth import generator
     generator.synthesize(p["small"], 200, seed=1, workers=args.workers)
-    pipeline.train_vqvae(p["small"], p["vq"], "configs/vqvae.py:tiny", TINY_VQ, report=quiet)
+    from motiongpt_jax.vqvae import smoke
+    pipeline.train_vqvae(p["small"], p["vq"], smoke.CONFIG, list(smoke.OVERRIDES),
+                         report=quiet)
   elif stage == "tokenize":
     meta = pipeline.tokenize(p["vq"], p["data"], p["tokens"], report=quiet)
     out["rate"] = f"{meta['count'] / (time.perf_counter() - start):.0f} motions/s"
@@ -112,16 +151,21 @@ def run_stage(stage: str, args) -> dict:
   elif stage == "pipeline":
     import seqio
     import tasks
+    from motiongpt_jax.pipeline import cache
     tasks.register(p["data"], p["tokens"], p["spm"])
-    seqio.add_global_cache_dirs([p["cache"]])
+    names = sorted({t.name for m in MIXTURES for t in seqio.get_mixture_or_task(m).tasks})
+    cache.check_cache(p["cache"], p["data"], p["tokens"], p["spm"], names)  # as `train`
     for mixture in MIXTURES:
       for cached in (False, True):
         out[f"{mixture}/{'cached' if cached else 'uncached'}"] = _examples_per_second(
             mixture, cached, args.seconds)
+      out[f"{mixture}/read_bound"] = _cache_read_rates(p["cache"], mixture, args.seconds / 2)
   elif stage == "evaluator":
     from motiongpt_jax.data import humanml3d
+    import shutil
     train = len(humanml3d.read_split_names(p["data"], "train"))
     steps = max(math.ceil(train / 32), 1)
+    shutil.rmtree(p["evaluator"], ignore_errors=True)  # a finished run would resume as done
     pipeline.train_evaluator(p["data"], p["evaluator"], "configs/evaluator.py:tiny",
                              [f"--config.train.steps={steps}", "--config.train.eval_every=0",
                               f"--config.train.checkpoint_every={steps}"], report=quiet)
@@ -174,9 +218,13 @@ def table(results: dict, args, demand) -> str:
     if stage == "pipeline":
       for mixture in MIXTURES:
         u, c = r[f"{mixture}/uncached"], r[f"{mixture}/cached"]
+        bound = r.get(f"{mixture}/read_bound")
+        reading = (f"; reading the cache files alone: records {bound['records']:,.0f}, "
+                   f"parsed one at a time {bound['parse_one_at_a_time']:,.0f}, parsed in "
+                   f"batches {bound['parse_batched']:,.0f} ex/s" if bound else "")
         lines.append(f"| input pipeline {mixture} | - | {r['peak_mb']:.0f} | uncached "
-                     f"{u:,.0f} ex/s, cached {c:,.0f} ex/s ({c / u:.1f}x); T5-base on v4-32 "
-                     f"needs {demand[0]:,.0f} ex/s per host |")
+                     f"{u:,.0f} ex/s, cached {c:,.0f} ex/s ({c / u:.1f}x){reading}; "
+                     f"T5-base on v4-32 needs {demand[0]:,.0f} ex/s per host |")
       continue
     note = r.get("rate", "")
     if stage == "tasks_cache":

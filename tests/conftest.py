@@ -60,9 +60,9 @@ def family_motion(name, params, seed=0):
   return animate(clip, rng)
 
 
-TINY_VQ = ["--config.model.width=16", "--config.model.code_dim=8", "--config.train.steps=4",
-           "--config.train.batch_size=8", "--config.data.window=32",
-           "--config.train.eval_every=0"]
+from motiongpt_jax.vqvae import smoke as _tiny_vq  # noqa: E402  (imports nothing)
+
+TINY_VQ = list(_tiny_vq.OVERRIDES)
 TINY_LM = ["--config.train.steps=3", "--config.train.batch_size=8",
            "--config.data.inputs_length=96", "--config.data.targets_length=48",
            "--config.train.eval_every=0"]

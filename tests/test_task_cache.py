@@ -259,3 +259,26 @@ def test_train_reads_the_cache(cached, tmp_path):
                     TINY_LM + [f"--config.data.cache_dir={cached['cache']}"],
                     cached["tokens"], cached["spm"], report=report)
   assert any("reading the cached tasks" in line for line in report.lines)
+
+
+def _in_order(name, split, **kw):
+  task = seqio.get_mixture_or_task(name)
+  ds = task.get_dataset(LENGTHS, split=split, use_cached=True, **kw)
+  return [{k: np.asarray(v).tolist() for k, v in ex.items()} for ex in ds.as_numpy_iterator()]
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC + RANDOM)
+def test_batched_cache_reader_gives_seqios_examples_in_seqios_order(cached, name):
+  from motiongpt_jax.pipeline import cache
+  import tasks
+  tasks.register(cached["data"], cached["tokens"], cached["spm"])  # seqio's own reader
+  expected = {split: _in_order(name, split, shuffle=True, seed=7)
+              for split in ("train", "validation")}
+  plain = _in_order(name, "validation", shuffle=False, seed=3)  # seeded: span noise too
+  cache.read_cache_in_batches([name])
+  task = seqio.get_mixture_or_task(name)
+  assert isinstance(task._get_cached_source("validation"), cache.BatchedCacheSource)
+  for split, examples in expected.items():
+    assert examples and _in_order(name, split, shuffle=True, seed=7) == examples
+  assert _in_order(name, "validation", shuffle=False, seed=3) == plain
+  tasks.register(cached["data"], cached["tokens"], cached["spm"])

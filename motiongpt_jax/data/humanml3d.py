@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 from typing import Iterator
 
 import numpy as np
@@ -201,12 +202,81 @@ def load_mean_std(folder: str, spec: DatasetSpec) -> tuple[np.ndarray, np.ndarra
                              spec.feature_dim)
 
 
-def load_motion(folder: str, name: str, spec: DatasetSpec) -> np.ndarray:
+# The header numpy writes for a C-ordered 2-D array of a plain numeric type.
+_NPY_2D_HEADER = re.compile(
+    rb"\{'descr': '(<[fiu][1248])', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \} *\n")
+
+
+def _npy_layout(head: bytes) -> tuple[np.dtype, tuple[int, int], int] | None:
+  """(dtype, shape, data offset) of a .npy file of a plain 2-D array from its first bytes,
+  or None for anything else (left to ``np.load``, which also words its errors)."""
+  if head[:6] != b"\x93NUMPY" or len(head) < 10:
+    return None
+  if head[6] == 1:
+    size, start = int.from_bytes(head[8:10], "little"), 10
+  elif head[6] in (2, 3):
+    size, start = int.from_bytes(head[8:12], "little"), 12
+  else:
+    return None
+  match = _NPY_2D_HEADER.fullmatch(head[start:start + size])
+  if match is None:
+    return None
+  return np.dtype(match[1].decode()), (int(match[2]), int(match[3])), start + size
+
+
+def read_npy(path: str) -> np.ndarray:
+  """``np.load(path)`` of a .npy file; plain 2-D arrays (motion files) without numpy's
+  general header parsing, which is most of the cost of reading a small file."""
+  with open(path, "rb") as f:
+    layout = _npy_layout(f.read(512))
+    if layout is not None:
+      dtype, shape, offset = layout
+      out = np.empty(shape, dtype)
+      f.seek(offset)
+      if f.readinto(out.reshape(-1).view(np.uint8)) == out.nbytes and not f.read(1):
+        return out
+  return np.load(path)  # anything else, truncated files included: numpy's reading and errors
+
+
+def npy_shape(path: str) -> tuple[int, ...]:
+  """The shape of the array in a .npy file, from its header (the data are not read); a
+  file too short for that shape is refused, as ``np.load`` refuses it."""
+  with open(path, "rb") as f:
+    head = f.read(512)
+    size = os.fstat(f.fileno()).st_size
+  layout = _npy_layout(head)
+  if layout is not None:
+    dtype, shape, offset = layout
+    if size >= offset + shape[0] * shape[1] * dtype.itemsize:
+      return shape
+  return tuple(np.load(path, mmap_mode="r").shape)
+
+
+def _motion_path(folder: str, name: str) -> str:
   path = os.path.join(folder, "new_joint_vecs", name + ".npy")
   if not os.path.exists(path):
     raise DataError(f"{path}: missing motion file (named in a split file)")
+  return path
+
+
+def motion_shape(folder: str, name: str, spec: DatasetSpec) -> tuple[int, int]:
+  """The shape of a motion file, from its header, checked as ``load_motion`` checks it
+  (without reading the data, so without the NaN/inf check)."""
+  path = _motion_path(folder, name)
   try:
-    motion = np.load(path)
+    shape = npy_shape(path)
+  except Exception as e:  # a truncated or non-npy file
+    raise DataError(f"{path}: unreadable .npy file ({e})") from None
+  if len(shape) != 2 or shape[1] != spec.feature_dim:
+    raise DataError(f"{path}: features of shape {shape}, expected "
+                    f"[frames, {spec.feature_dim}]")
+  return shape
+
+
+def load_motion(folder: str, name: str, spec: DatasetSpec) -> np.ndarray:
+  path = _motion_path(folder, name)
+  try:
+    motion = read_npy(path)
   except Exception as e:  # a truncated or non-npy file
     raise DataError(f"{path}: unreadable .npy file ({e})") from None
   if motion.ndim != 2 or motion.shape[1] != spec.feature_dim:
@@ -242,6 +312,96 @@ def iter_samples(folder: str, split: str, kind: str | None = None, normalize: bo
       part = motion[int(cap.start * spec.fps):int(cap.end * spec.fps)]
       if lo <= len(part) < hi:
         yield Sample(f"{k}_{name}", part, [cap])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class StoredSample:
+  """A sample whose motion stays on disk (``index_samples``): ``motion`` reads the file
+  and gives the same array ``iter_samples`` would have held, normalised if the sample has
+  a mean and std. Slicing (``sample[a:b]``) reads and normalises only those frames, with
+  the same values; ``len(sample)`` is its frame count. So a training set is a list of
+  small records, not every motion in memory."""
+
+  name: str
+  path: str
+  start: int  # frame range of the file
+  stop: int
+  captions: list[Caption]
+  feature_dim: int
+  mean: np.ndarray | None = None
+  std: np.ndarray | None = None
+
+  @property
+  def length(self) -> int:
+    return self.stop - self.start
+
+  def __len__(self) -> int:
+    return self.stop - self.start
+
+  def _frames(self, start: int, stop: int) -> np.ndarray:
+    try:
+      motion = read_npy(self.path)
+    except Exception as e:  # removed or rewritten since it was indexed
+      raise DataError(f"{self.path}: unreadable .npy file ({e})") from None
+    if motion.ndim != 2 or motion.shape[1] != self.feature_dim or len(motion) < self.stop:
+      raise DataError(f"{self.path}: features of shape {motion.shape}, expected at least "
+                      f"[{self.stop}, {self.feature_dim}] (changed since it was read)")
+    part = motion[start:stop].astype(np.float32)
+    if self.mean is not None:
+      part = (part - self.mean) / self.std
+    return part
+
+  @property
+  def motion(self) -> np.ndarray:
+    return self._frames(self.start, self.stop)
+
+  def __getitem__(self, index):
+    if isinstance(index, slice) and index.step in (None, 1):
+      rows = range(self.start, self.stop)[index]
+      return self._frames(rows.start, rows.stop)
+    return self.motion[index]
+
+
+def motion_frames(folder: str, name: str) -> int:
+  """Frames of a motion file, from its .npy header (the data are not read)."""
+  path = _motion_path(folder, name)
+  try:
+    return int(npy_shape(path)[0])
+  except Exception as e:  # a truncated or non-npy file
+    raise DataError(f"{path}: unreadable .npy file ({e})") from None
+
+
+def index_samples(folder: str, split: str, kind: str | None = None, normalize: bool = True,
+                  min_length: int | None = None, max_length: int | None = None,
+                  include_spans: bool = True, validate: bool = True) -> list[StoredSample]:
+  """The samples ``iter_samples`` yields, in the same order and under the same rules, as
+  ``StoredSample`` records (motions left on disk). With ``validate`` every motion is read
+  once and checked as ``load_motion`` does (one motion in memory at a time); without it
+  (for a folder ``check_folder`` has just passed) only the .npy headers are read."""
+  kind = kind or detect_kind(folder)
+  spec = SPECS[kind]
+  lo = spec.min_length if min_length is None else min_length
+  hi = spec.max_length if max_length is None else max_length
+  mean, std = load_mean_std(folder, spec) if normalize else (None, None)
+  if not normalize:
+    load_mean_std(folder, spec)  # as iter_samples: a folder without them is refused
+  out = []
+  for name in read_split_names(folder, split):
+    path = os.path.join(folder, "new_joint_vecs", name + ".npy")
+    frames = (len(load_motion(folder, name, spec)) if validate
+              else motion_shape(folder, name, spec)[0])
+    captions = read_captions(os.path.join(folder, "texts", name + ".txt"))
+    whole = [c for c in captions if c.start == 0.0 and c.end == 0.0]
+    if whole and lo <= frames < hi:
+      out.append(StoredSample(name, path, 0, frames, whole, spec.feature_dim, mean, std))
+    if not include_spans:
+      continue
+    for k, cap in enumerate(c for c in captions if not (c.start == 0.0 and c.end == 0.0)):
+      rows = range(frames)[int(cap.start * spec.fps):int(cap.end * spec.fps)]
+      if lo <= len(rows) < hi:
+        out.append(StoredSample(f"{k}_{name}", path, rows.start, rows.stop, [cap],
+                                spec.feature_dim, mean, std))
+  return out
 
 
 def sample_count(frames: int, captions: list[Caption], spec: DatasetSpec) -> int:
@@ -287,11 +447,15 @@ class CheckReport:
     return "\n".join(lines)
 
 
-def check_folder(folder: str, strict: bool = False) -> CheckReport:
+def check_folder(folder: str, strict: bool = False, read_motions: bool = True) -> CheckReport:
   """Validates a data folder; raises DataError on the first fault.
 
   Motions too short or too long for the loaders are warnings (the real HumanML3D has
-  some; the loaders skip them), errors when ``strict``.
+  some; the loaders skip them), errors when ``strict``. Without ``read_motions`` the
+  motion files are checked from their headers only (present, readable, of the right
+  shape; not for NaN/inf): for a caller that reads every motion next through
+  ``load_motion``, which checks the values (``motiongpt tokenize``), so no file is read
+  twice.
   """
   if not os.path.isdir(folder):
     raise DataError(f"{folder}: not a directory")
@@ -308,14 +472,15 @@ def check_folder(folder: str, strict: bool = False) -> CheckReport:
     sizes[split] = len(names)
     samples[split] = 0
     for name in names:
-      motion = load_motion(folder, name, spec)
+      frames = (len(load_motion(folder, name, spec)) if read_motions
+                else motion_shape(folder, name, spec)[0])
       captions = read_captions(os.path.join(folder, "texts", name + ".txt"))
       n_captions += len(captions)
-      samples[split] += sample_count(len(motion), captions, spec)
-      all_lengths.append(len(motion))
-      if not spec.min_length <= len(motion) < spec.max_length:
-        msg = (f"{os.path.join(folder, 'new_joint_vecs', name + '.npy')}: {len(motion)} frames, "
-               f"{'too short' if len(motion) < spec.min_length else 'too long'} "
+      samples[split] += sample_count(frames, captions, spec)
+      all_lengths.append(frames)
+      if not spec.min_length <= frames < spec.max_length:
+        msg = (f"{os.path.join(folder, 'new_joint_vecs', name + '.npy')}: {frames} frames, "
+               f"{'too short' if frames < spec.min_length else 'too long'} "
                f"(loaders keep {spec.min_length}..{spec.max_length - 1})")
         if strict:
           raise DataError(msg)

@@ -18,11 +18,15 @@ class CaptionedMotions:
   As the reference's loader: one random caption per motion, the length rounded down to a
   multiple of 4 (one unit shorter a third of the time), a random crop of that length,
   zero padding to ``max_frames``.
+
+  ``samples`` may be ``humanml3d.Sample`` (motions in memory) or ``humanml3d.StoredSample``
+  (motions read from disk when a batch needs them: memory independent of the data set's
+  size); the batches are the same.
   """
 
-  def __init__(self, samples: list[humanml3d.Sample], vocab: W.WordVocabulary,
+  def __init__(self, samples, vocab: W.WordVocabulary,
                batch_size: int, max_frames: int, seed: int):
-    self.samples = [s for s in samples if len(s.motion) >= 2 * E.UNIT_LENGTH]
+    self.samples = [s for s in samples if s.length >= 2 * E.UNIT_LENGTH]
     if not self.samples:
       raise humanml3d.DataError("no captioned motion of at least 8 frames to train on")
     self.vocab, self.batch_size, self.max_frames, self.seed = vocab, batch_size, max_frames, \
@@ -96,10 +100,15 @@ def validation_report(evaluator: E.Evaluator, samples) -> dict:
 
 
 def load_training_samples(data: str):
-  """(train samples normalised by the data's Mean/Std, val samples un-normalised, mean, std)."""
+  """(train samples normalised by the data's Mean/Std, val samples un-normalised, mean, std).
+
+  The train samples are ``StoredSample`` records: every motion is read and checked once
+  here, then read again from disk when a batch crops it, so memory does not grow with the
+  training set (at HumanML3D's size the normalised split and its caption spans held ~3 GB).
+  """
   kind = humanml3d.detect_kind(data)
   mean, std = humanml3d.load_mean_std(data, humanml3d.SPECS[kind])
-  train = humanml3d.read_split(data, "train", kind=kind)
+  train = humanml3d.index_samples(data, "train", kind=kind)
   val = humanml3d.read_split(data, "val", kind=kind, normalize=False, include_spans=False)
   return train, val, mean, std
 

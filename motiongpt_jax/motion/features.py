@@ -57,8 +57,75 @@ def _facing_from_across(across: np.ndarray) -> np.ndarray:
   return forward
 
 
+def _qmul(q: np.ndarray, r: np.ndarray) -> np.ndarray:
+  """``quaternion.qmul`` with the same arithmetic (so the same bits), less call overhead."""
+  w1, x1, y1, z1 = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+  w2, x2, y2, z2 = r[..., 0], r[..., 1], r[..., 2], r[..., 3]
+  out = np.empty(np.broadcast_shapes(q.shape, r.shape))
+  out[..., 0] = w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2
+  out[..., 1] = w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2
+  out[..., 2] = w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2
+  out[..., 3] = w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2
+  return out
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """``np.cross`` of 3-vectors with the same arithmetic (so the same bits), less overhead."""
+  a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+  b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+  out = np.empty(np.broadcast_shapes(a.shape, b.shape))
+  out[..., 0] = a1 * b2 - a2 * b1
+  out[..., 1] = a2 * b0 - a0 * b2
+  out[..., 2] = a0 * b1 - a1 * b0
+  return out
+
+
+def _qrot_np(q: np.ndarray, v: np.ndarray) -> np.ndarray:
+  """``quaternion.qrot`` with the same arithmetic, less call overhead."""
+  qvec = q[..., 1:]
+  uv = _cross(qvec, v)
+  uuv = _cross(qvec, uv)
+  return v + 2.0 * (q[..., :1] * uv + uuv)
+
+
+def _qbetween(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+  """``quaternion.qbetween`` with the same arithmetic, less call overhead."""
+  v = _cross(v0, v1)
+  w = np.sqrt((v0**2).sum(-1, keepdims=True) * (v1**2).sum(-1, keepdims=True)) + (
+      v0 * v1).sum(-1, keepdims=True)
+  return Q.qnormalize(np.concatenate([w, v], axis=-1))
+
+
+def _chain_levels(skel: Skeleton) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
+  """The kinematic chains walked all at once: per depth, the (chains, parents, children)
+  that have a bone at that depth."""
+  levels = []
+  depth = 0
+  while True:
+    rows = [(c, chain[depth], chain[depth + 1]) for c, chain in enumerate(skel.kinematic_chain)
+            if len(chain) > depth + 1]
+    if not rows:
+      return tuple(levels)
+    levels.append(tuple(np.array(col, dtype=np.int64) for col in zip(*rows)))
+    depth += 1
+
+
+_LEVELS: dict[str, tuple] = {}
+
+
+def _levels(skel: Skeleton):
+  if skel.name not in _LEVELS:
+    _LEVELS[skel.name] = _chain_levels(skel)
+  return _LEVELS[skel.name]
+
+
 def inverse_kinematics(joints: np.ndarray, skel: Skeleton, smooth_forward: bool) -> np.ndarray:
-  """Local joint rotations [T, J, 4] that take the raw offsets to the bones of ``joints``."""
+  """Local joint rotations [T, J, 4] that take the raw offsets to the bones of ``joints``.
+
+  Every chain's parent rotation starts at the root's (see module doc), so the chains are
+  walked together, one depth at a time: the same arithmetic per joint as a joint-by-joint
+  walk, in a few array operations.
+  """
   # The reference unpacks face_joints as (l_hip, r_hip, sdr_r, sdr_l) here (see module doc).
   a, b, sdr_r, sdr_l = skel.face_joints
   across = (joints[:, b] - joints[:, a]) + (joints[:, sdr_r] - joints[:, sdr_l])
@@ -66,33 +133,48 @@ def inverse_kinematics(joints: np.ndarray, skel: Skeleton, smooth_forward: bool)
   if smooth_forward:
     forward = gaussian_filter1d(forward, 20, axis=0, mode="nearest")
   forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
-  root_quat = Q.qbetween(forward, np.broadcast_to(_FORWARD, forward.shape))
+  root_quat = _qbetween(forward, np.broadcast_to(_FORWARD, forward.shape))
   root_quat[0] = [1.0, 0.0, 0.0, 0.0]
+
+  parents = skel.parents
+  bones = np.flatnonzero(parents >= 0)
+  # Shortest-arc rotation of every bone from its raw offset (independent of the chain).
+  v = joints[:, bones] - joints[:, parents[bones]]
+  v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+  between = np.zeros(joints.shape[:-1] + (4,))
+  between[:, bones] = _qbetween(np.broadcast_to(skel.raw_offsets[bones], v.shape), v)
 
   quats = np.zeros(joints.shape[:-1] + (4,))
   quats[:, 0] = root_quat
-  for chain in skel.kinematic_chain:
-    parent_rot = root_quat
-    for parent, child in zip(chain[:-1], chain[1:]):
-      u = np.broadcast_to(skel.raw_offsets[child], (len(joints), 3))
-      v = joints[:, child] - joints[:, parent]
-      v = v / np.linalg.norm(v, axis=-1, keepdims=True)
-      local = Q.qmul(Q.qinv(parent_rot), Q.qbetween(u, v))
-      quats[:, child] = local
-      parent_rot = Q.qmul(parent_rot, local)
+  parent_rot = np.repeat(root_quat[:, None], len(skel.kinematic_chain), axis=1)
+  for chains, _, children in _levels(skel):
+    rot = parent_rot[:, chains]
+    local = _qmul(Q.qinv(rot), between[:, children])
+    quats[:, children] = local
+    parent_rot[:, chains] = _qmul(rot, local)
   return quats
 
 
 def forward_kinematics(quats: np.ndarray, root_pos: np.ndarray, offsets: np.ndarray,
                        skel: Skeleton) -> np.ndarray:
-  """Joint positions [T, J, 3] from local rotations [T, J, 4] and bone vectors [J, 3]."""
+  """Joint positions [T, J, 3] from local rotations [T, J, 4] and bone vectors [J, 3].
+
+  Rotations and bone vectors of all chains are computed one depth at a time; positions
+  are then summed down each chain in order (each chain's parent rotation starts at the
+  root's, see module doc).
+  """
+  t_len = len(quats)
   joints = np.zeros(quats.shape[:-1] + (3,))
   joints[:, 0] = root_pos
+  bone = np.zeros(quats.shape[:-1] + (3,))
+  rot = np.repeat(quats[:, :1], len(skel.kinematic_chain), axis=1)
+  for chains, _, children in _levels(skel):
+    r = _qmul(rot[:, chains], quats[:, children])
+    rot[:, chains] = r
+    bone[:, children] = _qrot_np(r, np.broadcast_to(offsets[children], (t_len, len(children), 3)))
   for chain in skel.kinematic_chain:
-    rot = quats[:, 0]
     for parent, child in zip(chain[:-1], chain[1:]):
-      rot = Q.qmul(rot, quats[:, child])
-      joints[:, child] = Q.qrot(rot, np.broadcast_to(offsets[child], rot.shape[:-1] + (3,))) + joints[:, parent]
+      joints[:, child] = bone[:, child] + joints[:, parent]
   return joints
 
 
@@ -119,8 +201,8 @@ def canonicalize(joints: np.ndarray, skel: Skeleton = HUMANML3D) -> np.ndarray:
   first = joints[0]
   forward = _facing_from_across((first[r_hip] - first[l_hip]) + (first[sdr_r] - first[sdr_l]))
   forward = forward / np.linalg.norm(forward)
-  facing = Q.qbetween(forward, _FORWARD)
-  return Q.qrot(np.broadcast_to(facing, joints.shape[:-1] + (4,)), joints)
+  facing = _qbetween(forward, _FORWARD)
+  return _qrot_np(np.broadcast_to(facing, joints.shape[:-1] + (4,)), joints)
 
 
 def foot_contacts(joints: np.ndarray, skel: Skeleton = HUMANML3D,
@@ -155,17 +237,17 @@ def joints_to_features(joints: np.ndarray, skel: Skeleton = HUMANML3D, *,
   quats = inverse_kinematics(positions, skel, smooth_forward=True)
   rot6d = Q.quaternion_to_cont6d(quats)
   r_rot = quats[:, 0]
-  root_velocity = Q.qrot(r_rot[1:], positions[1:, 0] - positions[:-1, 0])
-  rot_velocity = Q.qmul(r_rot[1:], Q.qinv(r_rot[:-1]))
+  root_velocity = _qrot_np(r_rot[1:], positions[1:, 0] - positions[:-1, 0])
+  rot_velocity = _qmul(r_rot[1:], Q.qinv(r_rot[:-1]))
 
   # Root-relative positions in each frame's facing frame ("rotation-invariant coordinates").
   local = positions.copy()
   local[..., 0] -= positions[:, 0:1, 0]
   local[..., 2] -= positions[:, 0:1, 2]
-  local = Q.qrot(np.broadcast_to(r_rot[:, None], local.shape[:-1] + (4,)), local)
+  local = _qrot_np(np.broadcast_to(r_rot[:, None], local.shape[:-1] + (4,)), local)
 
   n = len(positions)
-  velocity = Q.qrot(np.broadcast_to(r_rot[:-1, None], positions[1:].shape[:-1] + (4,)),
+  velocity = _qrot_np(np.broadcast_to(r_rot[:-1, None], positions[1:].shape[:-1] + (4,)),
                     positions[1:] - positions[:-1])
   features = np.concatenate([
       np.arcsin(rot_velocity[:, 2:3]),

@@ -81,20 +81,33 @@ def euler_to_matrix(angles: np.ndarray) -> np.ndarray:
   return _ry(angles[..., 1]) @ _rx(angles[..., 0]) @ _rz(angles[..., 2])
 
 
+def _depth_groups(parents: np.ndarray) -> tuple[np.ndarray, ...]:
+  """Joints grouped by depth in the tree (the root alone at depth 0)."""
+  depth = np.zeros(len(parents), dtype=np.int64)
+  for j in range(1, len(parents)):
+    depth[j] = depth[parents[j]] + 1
+  return tuple(np.flatnonzero(depth == d) for d in range(1, depth.max() + 1))
+
+
+_DEPTH_GROUPS = _depth_groups(PARENTS)
+
+
 def pose_joints(angles: np.ndarray, heading: np.ndarray) -> np.ndarray:
   """Joint positions [T, J, 3] with the pelvis at the origin.
 
   angles: [T, J, 3] local Euler angles; heading: [T] yaw of the body about +y
-  (0 faces +z, positive turns towards +x, the body's left).
+  (0 faces +z, positive turns towards +x, the body's left). The joints of one depth in
+  the tree are posed together (the same 3x3 products as joint by joint).
   """
   local = euler_to_matrix(angles)
   glob = np.empty_like(local)
   glob[:, 0] = _ry(heading) @ local[:, 0]
   pos = np.zeros(angles.shape[:2] + (3,))
-  for j in range(1, J):
-    p = PARENTS[j]
-    glob[:, j] = glob[:, p] @ local[:, j]
-    pos[:, j] = pos[:, p] + glob[:, p] @ REST_OFFSETS[j]
+  for js in _DEPTH_GROUPS:
+    ps = PARENTS[js]
+    parent_rot = glob[:, ps]
+    glob[:, js] = parent_rot @ local[:, js]
+    pos[:, js] = pos[:, ps] + (parent_rot @ REST_OFFSETS[js][:, :, None])[..., 0]
   return pos
 
 
@@ -118,34 +131,42 @@ def ground_motion(angles: np.ndarray, heading: np.ndarray, lift: np.ndarray,
   right_low = local[:, RIGHT_FOOT_JOINTS, 1].min(axis=1)
   airborne = lift > 1e-6
 
-  root = np.zeros((t_len, 3))
+  # Each foot's contact point per frame, and how far it moves against the body per step.
+  points = np.stack([_foot_point(local, 0), _foot_point(local, 1)], axis=1)  # [T, 2, 3]
+  steps = (points[:-1] - points[1:])[..., [0, 2]]  # [T-1, 2 feet, (x, z)]
+  step_len = np.sqrt(steps[..., 0] * steps[..., 0] + steps[..., 1] * steps[..., 1]).tolist()
+  airborne_l, left_l, right_l = airborne.tolist(), left_low.tolist(), right_low.tolist()
+  # Root translation per frame (x, z), summed in frame order below.
+  increment = np.zeros((t_len, 2))
   anchor = np.full(t_len, -1)
-  current = 0 if left_low[0] <= right_low[0] else 1
+  current = 0 if left_l[0] <= right_l[0] else 1
+  previous = -1
   for t in range(t_len):
-    if airborne[t]:
-      anchor[t] = -1
+    if airborne_l[t]:
+      anchor[t] = previous = -1
       if t > 0:
-        root[t, [0, 2]] = root[t - 1, [0, 2]] + drift[t]
+        increment[t] = drift[t]
       continue
-    lows = (left_low[t], right_low[t])
-    landing = t > 0 and anchor[t - 1] == -1
+    lows = (left_l[t], right_l[t])
+    landing = t > 0 and previous == -1
     if landing:
       current = 0 if lows[0] <= lows[1] else 1  # the lower foot takes the weight
     elif lows[1 - current] < lows[current] - switch_margin:
       current = 1 - current  # weight moves to the other foot
-    anchor[t] = current
+    carried_before = previous == current
+    anchor[t] = previous = current
     if t == 0:
       continue
     if landing:
-      root[t, [0, 2]] = root[t - 1, [0, 2]] + drift[t]
+      increment[t] = drift[t]
     else:
       # The supporting foot stays where it was in the previous frame. In the frame the
       # weight changes feet, the foot that moves less relative to the body decides.
-      steps = [_foot_point(local[t - 1], f) - _foot_point(local[t], f) for f in (0, 1)]
-      carrier = current if anchor[t - 1] == current else int(
-          np.argmin([np.linalg.norm(st[[0, 2]]) for st in steps]))
-      step = steps[carrier]
-      root[t, [0, 2]] = root[t - 1, [0, 2]] + step[[0, 2]]
+      lens = step_len[t - 1]
+      carrier = current if carried_before else (0 if lens[0] <= lens[1] else 1)
+      increment[t] = steps[t - 1, carrier]
+  root = np.zeros((t_len, 3))
+  root[:, [0, 2]] = np.cumsum(increment, axis=0)
   root[:, 1] = ground_y + lift
   return lock_feet(local + root[:, None, :], airborne), anchor
 
@@ -153,17 +174,30 @@ def ground_motion(angles: np.ndarray, heading: np.ndarray, lift: np.ndarray,
 _LEGS = ((L_HIP, L_KNEE, L_ANKLE, L_FOOT), (R_HIP, R_KNEE, R_ANKLE, R_FOOT))
 
 
+def _pow2(x: np.ndarray) -> np.ndarray:
+  """x**2 as a scalar power computes it (C ``pow``, which can differ from x*x in the last
+  bit), so the vectorised solve below gives the same bits as one frame at a time."""
+  return np.array([v**2 for v in x.tolist()])
+
+
 def _solve_knee(hip, knee, ankle_target, l1, l2):
-  """Two-bone IK: knee position [3] reaching ankle_target, bending towards the old knee."""
+  """Two-bone IK, per row [N, 3]: knee positions reaching ankle_target, bending towards
+  the old knee. Returns the new knees and ankles [N, 3]."""
+  def norm(x):
+    return np.sqrt((x[:, 0] * x[:, 0] + x[:, 1] * x[:, 1]) + x[:, 2] * x[:, 2])
+
   d_vec = ankle_target - hip
-  d = np.clip(np.linalg.norm(d_vec), 1e-6, l1 + l2 - 1e-6)
-  u = d_vec / np.linalg.norm(d_vec)
-  a = (l1**2 - l2**2 + d**2) / (2 * d)
-  h = np.sqrt(max(l1**2 - a**2, 0.0))
-  pole = (knee - hip) - np.dot(knee - hip, u) * u
-  pole = pole / max(np.linalg.norm(pole), 1e-9)
-  new_knee = hip + a * u + h * pole
-  new_ankle = hip + d * u  # equals the target unless it was out of reach
+  d_len = norm(d_vec)
+  d = np.clip(d_len, 1e-6, l1 + l2 - 1e-6)
+  u = d_vec / d_len[:, None]
+  a = (l1**2 - l2**2 + _pow2(d)) / (2 * d)
+  h = np.sqrt(np.maximum(l1**2 - _pow2(a), 0.0))
+  bend = knee - hip
+  along = (bend[:, 0] * u[:, 0] + bend[:, 1] * u[:, 1]) + bend[:, 2] * u[:, 2]
+  pole = bend - along[:, None] * u
+  pole = pole / np.maximum(norm(pole), 1e-9)[:, None]
+  new_knee = hip + a[:, None] * u + h[:, None] * pole
+  new_ankle = hip + d[:, None] * u  # equals the target unless it was out of reach
   return new_knee, new_ankle
 
 
@@ -177,26 +211,36 @@ def lock_feet(joints: np.ndarray, airborne: np.ndarray, threshold: float = 0.005
   ``release`` frames.
   """
   out = joints.copy()
+  t_len = len(joints)
+  decay = 1.0 - 1.0 / release
   for hip, knee, ankle, toe in _LEGS:
     l1 = np.linalg.norm(joints[0, knee] - joints[0, hip])
     l2 = np.linalg.norm(joints[0, ankle] - joints[0, knee])
     low = np.minimum(joints[:, ankle, 1], joints[:, toe, 1])
-    on_floor = (low < threshold) & ~airborne
-    offset = np.zeros(3)
+    on_floor = ((low < threshold) & ~airborne).tolist()
+    mids = (0.5 * (joints[:, ankle] + joints[:, toe])).tolist()
+    # The correction per frame: a short scalar recurrence, then one IK solve for all frames.
+    offsets = np.zeros((t_len, 3))
+    ox = oy = oz = 0.0
     pinned = None
-    for t in range(len(joints)):
-      mid = 0.5 * (joints[t, ankle] + joints[t, toe])
+    for t in range(t_len):
+      mx, my, mz = mids[t]
       if on_floor[t]:
         if pinned is None:
-          pinned = mid + offset  # touch down where the (faded) correction leaves the foot
-        offset = pinned - mid
-        offset[1] = 0.0
+          pinned = (mx + ox, mz + oz)  # touch down where the (faded) correction leaves the foot
+        ox, oy, oz = pinned[0] - mx, 0.0, pinned[1] - mz
       else:
         pinned = None
-        offset = offset * (1.0 - 1.0 / release) if np.abs(offset).max() > 1e-5 else offset * 0
-      if not offset.any():
-        continue
-      new_knee, new_ankle = _solve_knee(out[t, hip], out[t, knee], out[t, ankle] + offset, l1, l2)
-      out[t, toe] = out[t, toe] + (new_ankle - out[t, ankle])
-      out[t, knee], out[t, ankle] = new_knee, new_ankle
+        if max(abs(ox), abs(oy), abs(oz)) > 1e-5:
+          ox, oy, oz = ox * decay, oy * decay, oz * decay
+        else:
+          ox = oy = oz = 0.0
+      offsets[t] = (ox, oy, oz)
+    rows = np.flatnonzero(offsets.any(axis=1))
+    if not len(rows):
+      continue
+    new_knee, new_ankle = _solve_knee(out[rows, hip], out[rows, knee],
+                                      out[rows, ankle] + offsets[rows], l1, l2)
+    out[rows, toe] = out[rows, toe] + (new_ankle - out[rows, ankle])
+    out[rows, knee], out[rows, ankle] = new_knee, new_ankle
   return out

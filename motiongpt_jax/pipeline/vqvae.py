@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from motiongpt_jax import runs
@@ -19,12 +20,18 @@ DEFAULT_CONFIG = "vqvae.py:tiny"
 
 def load_training_data(folder: str, report: Reporter):
   """(kind, mean, std, train motions, val samples) of a folder that passes ``data check``;
-  whole motion files, as the reference VQ-VAE loader (caption spans are text-level)."""
+  whole motion files, as the reference VQ-VAE loader (caption spans are text-level).
+
+  The train motions stay on disk (``humanml3d.StoredSample``: ``len`` and slicing read
+  and normalise just the window a batch needs, with the values an in-memory copy would
+  have), so memory does not grow with the data set; ``check_folder`` has just read and
+  checked every file, so indexing them reads only the .npy headers."""
   check = humanml3d.check_folder(folder)
   report.log(check.summary().splitlines()[0])
   kind = humanml3d.detect_kind(folder)
   mean, std = humanml3d.load_mean_std(folder, humanml3d.SPECS[kind])
-  train = [s.motion for s in humanml3d.iter_samples(folder, "train", include_spans=False)]
+  train = humanml3d.index_samples(folder, "train", kind=kind, include_spans=False,
+                                  validate=False)
   val = humanml3d.read_split(folder, "val", include_spans=False)
   return kind, mean, std, train, val
 
@@ -56,8 +63,10 @@ def reconstruct(vqvae: str, data: str, split: str = "test", limit: int = 0, gifs
   out = out or os.path.join(vqvae, "reconstructions")
   tokenizer = MotionTokenizer.load(vqvae)
   kind = humanml3d.detect_kind(data)
-  mean, std = humanml3d.load_mean_std(data, humanml3d.SPECS[kind])
-  samples = humanml3d.read_split(data, split, include_spans=False)
+  # The statistics the VQ-VAE was trained with (an imported run's own, see normalisation).
+  mean, std = token_files.normalisation(tokenizer, data, humanml3d.SPECS[kind])
+  samples = [dataclasses.replace(s, motion=(s.motion - mean) / std)
+             for s in humanml3d.read_split(data, split, include_spans=False, normalize=False)]
   if limit:
     samples = samples[:limit]
   result = reconstruction_report(tokenizer, samples, mean, std, keep=gifs)
@@ -83,7 +92,10 @@ def tokenize(vqvae: str, data: str, out: str, report: Reporter | None = None) ->
   """Writes the tokens of every motion of ``data`` (and of its mirror image) into ``out``;
   returns tokens.json's content."""
   report = report or Reporter()
-  humanml3d.check_folder(data)
+  # The folder's files, captions and shapes are checked first; the values (NaN/inf) of each
+  # motion as tokenizing reads it (load_motion), before any token file is written: one
+  # read of every motion, not two.
+  humanml3d.check_folder(data, read_motions=False)
   tokenizer = MotionTokenizer.load(vqvae)
   meta = token_files.tokenize_folder(tokenizer, data, out, vqvae,
                                      progress=report.progress("tokenizing"))

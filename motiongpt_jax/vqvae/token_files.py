@@ -66,13 +66,22 @@ def mirror_name(name: str) -> str:
 
 def motion_frames(folder: str, name: str) -> int:
   """Frames of a motion file, from its .npy header (the data are not read)."""
-  path = os.path.join(folder, "new_joint_vecs", name + ".npy")
-  if not os.path.exists(path):
-    raise humanml3d.DataError(f"{path}: missing motion file (named in a split file)")
-  try:
-    return int(np.load(path, mmap_mode="r").shape[0])
-  except Exception as e:  # a truncated or non-npy file
-    raise humanml3d.DataError(f"{path}: unreadable .npy file ({e})") from None
+  return humanml3d.motion_frames(folder, name)
+
+
+def normalisation(tokenizer, folder: str, spec: humanml3d.DatasetSpec
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """The mean and std the VQ-VAE's inputs are normalised with: its run's own
+  ``data.stats`` (``mean.npy``/``std.npy``) where the run names them - an imported
+  MotionGPT, whose VQ-VAE was trained on the T2M evaluator's statistics - otherwise the
+  data folder's ``Mean.npy``/``Std.npy``."""
+  config = getattr(tokenizer, "config", None)
+  data = config.get("data") if config is not None else None
+  stats = data.get("stats") if data is not None else None
+  if stats:
+    return humanml3d.load_mean_std_files(os.path.join(stats, "mean.npy"),
+                                         os.path.join(stats, "std.npy"), spec.feature_dim)
+  return humanml3d.load_mean_std(folder, spec)
 
 
 def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch_size: int = 64,
@@ -84,7 +93,7 @@ def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch
     raise humanml3d.DataError(
         f"{folder} holds {spec.feature_dim}-dim features but the VQ-VAE in {vqvae_dir} "
         f"was trained on {tokenizer.feature_dim}-dim features")
-  mean, std = humanml3d.load_mean_std(folder, spec)
+  mean, std = normalisation(tokenizer, folder, spec)
   os.makedirs(out, exist_ok=True)
   names = all_motion_names(folder)
   frames = {name: motion_frames(folder, name) for name in names}
@@ -101,33 +110,35 @@ def tokenize_folder(tokenizer, folder: str, out: str, vqvae_dir: str = "", batch
     by_length[lengths[name]].append((name, 0))
     if name not in partner:
       by_length[lengths[name]].append((name, 1))
-  # One compilation per token length (a fixed batch shape): compile them on two threads
-  # first (XLA compiles without the GIL), which is most of the time on a small folder.
+  # One compilation per token length (a fixed batch shape), most of the time on a small
+  # folder: compiled on two threads (XLA compiles without the GIL), shortest first, while
+  # this thread reads and normalises the motions; a batch waits only for its own length.
   def compile_length(length):
     tokenizer.encode(np.zeros((batch_size, length * tokenizer.unit, spec.feature_dim),
                               np.float32))
-  with ThreadPoolExecutor(max(min(os.cpu_count() or 1, 2), 1)) as pool:
-    list(pool.map(compile_length, sorted(by_length)))
   codes: dict[tuple[str, int], np.ndarray] = {}
   done, total = 0, len(kept)
-  for length, items in sorted(by_length.items()):
-    for i in range(0, len(items), batch_size):
-      chunk = items[i:i + batch_size]
-      x = np.zeros((batch_size, length * tokenizer.unit, spec.feature_dim), np.float32)
-      loaded = {}
-      for row, (name, which) in enumerate(chunk):
-        if name not in loaded:
-          motion = humanml3d.load_motion(folder, name, spec)
-          loaded[name] = ((motion - mean) / std).astype(np.float32)
-        m = loaded[name] if which == 0 else mirror_features(loaded[name], mean, std)
-        x[row] = m[:length * tokenizer.unit]
-      x[len(chunk):] = x[len(chunk) - 1]  # a fixed batch shape: one compilation per length
-      encoded = tokenizer.encode(x)[:len(chunk)]
-      for (name, which), c in zip(chunk, encoded):
-        codes[(name, which)] = np.asarray(c, np.int16)
-      done += sum(1 for _, which in chunk if which == 0)
-      if progress:
-        progress(done, total)
+  with ThreadPoolExecutor(max(min(os.cpu_count() or 1, 2), 1)) as pool:
+    compiled = {length: pool.submit(compile_length, length) for length in sorted(by_length)}
+    for length, items in sorted(by_length.items()):
+      for i in range(0, len(items), batch_size):
+        chunk = items[i:i + batch_size]
+        x = np.zeros((batch_size, length * tokenizer.unit, spec.feature_dim), np.float32)
+        loaded = {}
+        for row, (name, which) in enumerate(chunk):
+          if name not in loaded:
+            motion = humanml3d.load_motion(folder, name, spec)  # checks shape and values
+            loaded[name] = ((motion - mean) / std).astype(np.float32)
+          m = loaded[name] if which == 0 else mirror_features(loaded[name], mean, std)
+          x[row] = m[:length * tokenizer.unit]
+        x[len(chunk):] = x[len(chunk) - 1]  # a fixed batch shape: one compilation per length
+        compiled[length].result()
+        encoded = tokenizer.encode(x)[:len(chunk)]
+        for (name, which), c in zip(chunk, encoded):
+          codes[(name, which)] = np.asarray(c, np.int16)
+        done += sum(1 for _, which in chunk if which == 0)
+        if progress:
+          progress(done, total)
   for name in kept:
     pair = np.stack([codes[(name, 0)],
                      codes[(partner[name], 0)] if name in partner else codes[(name, 1)]])
