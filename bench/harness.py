@@ -29,12 +29,15 @@ def cpus(threads: int) -> list[int]:
   return available[:threads]
 
 
-def run_child(argv: Sequence[str], threads: int, env: dict | None = None) -> dict:
-  """Runs ``python argv...`` pinned to ``threads`` CPUs; returns its last stdout line as JSON."""
-  # Both frameworks run with glibc's huge-page tunable, as the motiongpt command does
-  # (motiongpt_jax/launcher.py).
-  env = launcher.tuned_environ(dict(os.environ if env is None else env,
-                                    OMP_NUM_THREADS=str(threads), TF_CPP_MIN_LOG_LEVEL="3"))
+def run_child(argv: Sequence[str], threads: int, env: dict | None = None,
+              tuned: bool = True) -> dict:
+  """Runs ``python argv...`` pinned to ``threads`` CPUs; returns its last stdout line as JSON.
+  ``tuned``: with glibc's huge-page tunable, as the motiongpt command runs
+  (motiongpt_jax/launcher.py); every framework gets the same."""
+  env = dict(os.environ if env is None else env, OMP_NUM_THREADS=str(threads),
+             TF_CPP_MIN_LOG_LEVEL="3")
+  if tuned:
+    env = launcher.tuned_environ(env)
   env.pop("XLA_FLAGS", None)
   chosen = cpus(threads)
   out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env,

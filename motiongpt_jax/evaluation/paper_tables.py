@@ -117,6 +117,7 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
     generated = model.features_many(codes)
     generated_per_second.append(len(generated) / (time.perf_counter() - start))
     gen_emb = evaluator.embed_motions(generated)
+    del generated  # one split's worth of features: not held through the rows below
     cropped_emb = evaluator.embed_motions([eval_crop(m, rng) for m in real])
     random_codes = [rng.integers(0, model.vocab.num_motion_codes, max(len(m) // UNIT, 1))
                     for m in real]

@@ -1,0 +1,128 @@
+"""Two XLA:CPU costs found by profiling the tiny T5 training step, measured side by side.
+
+    python bench/xla_cpu_bench.py [--rounds 5] [--steps 10] [--config tiny]
+
+1. Page faults. XLA:CPU allocates an executable's temporary arena afresh on every run (443 MiB
+   for the tiny step, ``memory_analysis().temp_size_in_bytes``); glibc serves it with ``mmap``
+   and every run faults it in again. The same step in processes with and without the glibc
+   tunable ``glibc.malloc.hugetlb=1`` (``motiongpt_jax/launcher.py``), interleaved: ms/step and
+   minor page faults per step (``getrusage``).
+2. Batch-axis reductions. The gradient of a bias shared by every row ([1, h, q, k] added to
+   [b, h, q, k] attention logits) is a sum over the batch axis; XLA:CPU's reduce of that axis
+   against the same sum as a product with a vector of ones (``layers.add_batch_shared``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+
+def step_child(name: str, steps: int) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import ml_collections
+  import t5_bench
+  from motiongpt_jax.t5.lm_task import T5Task
+  from motiongpt_jax.train import trainer
+  cfg, shape = t5_bench.config(name), t5_bench.SHAPES[name]
+  enc, dec, tgt = t5_bench.batch_arrays(cfg, shape)
+  batch = {"encoder_input_tokens": jnp.asarray(enc, jnp.int32),
+           "decoder_input_tokens": jnp.asarray(dec, jnp.int32),
+           "decoder_target_tokens": jnp.asarray(tgt, jnp.int32)}
+  task = T5Task(cfg, lambda step: batch, z_loss=0.0)
+  tc = ml_collections.ConfigDict(dict(learning_rate=1e-4, warmup_steps=1, steps=1000,
+                                      final_lr_fraction=1.0, grad_clip=0.0, b1=0.9, b2=0.999,
+                                      weight_decay=0.0))
+  optimizer, _ = trainer.make_optimizer(tc)
+  params, extra = task.init(jax.random.PRNGKey(0))
+  state = trainer.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), extra)
+  step = jax.jit(trainer.make_train_step(task, optimizer), donate_argnums=(0,))
+  key = jax.random.PRNGKey(0)
+  temp = step.lower(state, batch, key).compile().memory_analysis().temp_size_in_bytes
+  for _ in range(3):
+    state, _ = step(state, batch, key)
+  jax.block_until_ready(state)
+  times, faults = [], []
+  for _ in range(steps):
+    f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    t0 = time.perf_counter()
+    state, _ = step(state, batch, key)
+    jax.block_until_ready(state)
+    times.append(time.perf_counter() - t0)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
+  return {"ms": 1e3 * statistics.median(times), "faults": statistics.median(faults),
+          "temp_mib": temp / 2 ** 20}
+
+
+def reduce_figures(repeats: int = 30) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  g = jnp.asarray(np.random.default_rng(0).normal(size=(32, 4, 128, 128)).astype(np.float32))
+  ways = {"reduce over the batch axis (jnp.sum(g, 0))": lambda g: jnp.sum(g, 0),
+          "product with ones (lax.dot_general)": lambda g: jax.lax.dot_general(
+              jnp.ones((g.shape[0],), g.dtype), g, (((0,), (0,)), ((), ())))}
+  out = {}
+  for label, fn in ways.items():
+    fn = jax.jit(fn)
+    fn(g).block_until_ready()
+    times = []
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      fn(g).block_until_ready()
+      times.append(time.perf_counter() - t0)
+    out[label] = 1e3 * statistics.median(times)
+  return out
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--config", default="tiny")
+  parser.add_argument("--steps", type=int, default=10)
+  parser.add_argument("--rounds", type=int, default=5)
+  parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+  parser.add_argument("--child", choices=["step", "reduce"], help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child == "step":
+    print(json.dumps(step_child(args.config, args.steps)))
+    return
+  if args.child == "reduce":
+    print(json.dumps(reduce_figures()))
+    return
+  env_plain = {k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES",
+                                                                   "MOTIONGPT_MALLOC")}
+  argv = [__file__, "--child", "step", "--config", args.config, "--steps", str(args.steps)]
+  runs = {"4 KiB pages (glibc default)": [], "glibc.malloc.hugetlb=1": []}
+  for _ in range(args.rounds):
+    runs["4 KiB pages (glibc default)"].append(
+        harness.run_child(argv, args.threads, env_plain, tuned=False))
+    runs["glibc.malloc.hugetlb=1"].append(harness.run_child(argv, args.threads, env_plain))
+  print(f"T5 :{args.config} training step, {args.threads} pinned threads, {args.rounds} "
+        f"interleaved rounds of {args.steps} steps; median ±half-range/median over rounds; "
+        f"temporary arena {runs['glibc.malloc.hugetlb=1'][0]['temp_mib']:.0f} MiB")
+  print(f"{'allocation':32}{'ms/step':>16}{'page faults/step':>20}")
+  for label, rows in runs.items():
+    print(f"{label:32}{harness.cell([r['ms'] for r in rows], 1):>16}"
+          f"{harness.cell([r['faults'] for r in rows], 0):>20}")
+  base, tuned = ([r["ms"] for r in runs[k]] for k in runs)
+  print(f"{'speed-up per round':32}{harness.cell([b / t for b, t in zip(base, tuned)]):>16}")
+  figures = harness.run_child([__file__, "--child", "reduce"], args.threads)
+  print(f"\nGradient of a batch-shared bias: sum of a [32, 4, 128, 128] cotangent over the "
+        f"batch axis (median of 30, ms)")
+  for label, ms in figures.items():
+    print(f"{label:48}{ms:>10.3f}")
+
+
+if __name__ == "__main__":
+  main()
