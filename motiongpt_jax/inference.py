@@ -241,7 +241,9 @@ class MotionGPT:
 
   def features_many(self, code_lists) -> list[np.ndarray]:
     """``features`` of many code sequences, decoded in batches of equal length."""
-    return [f * self.std + self.mean for f in self.tokenizer.decode_many(code_lists)]
+    longest = int(self.config.data.get("targets_length", 0) or 0)
+    return [f * self.std + self.mean
+            for f in self.tokenizer.decode_many(code_lists, longest=longest)]
 
   def codes_of(self, motion: np.ndarray) -> np.ndarray:
     """Codes of a motion given as features [T, D] or joints [T, J, 3] (not normalised)."""

@@ -91,6 +91,14 @@ def _generation_figures(text_emb, motion_emb, real_emb, order, rng) -> dict:
           "MM-Dist": matching, "Diversity": M.diversity(motion_emb, 300, rng)}
 
 
+def _embed_codes(model, evaluator, code_lists, chunk: int = 1024) -> np.ndarray:
+  """Evaluator embeddings of the motions decoded from ``code_lists``, decoded and embedded
+  ``chunk`` at a time, so a whole split's features (1.4 GB for HumanML3D's test split) are
+  never held at once. Rows are independent: the same embeddings as one call."""
+  return np.concatenate([evaluator.embed_motions(model.features_many(code_lists[i:i + chunk]))
+                         for i in range(0, len(code_lists), chunk)])
+
+
 def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replications: int = 20,
                    mm_captions: int = 100, mm_repeats: int = 30, seed: int = 0,
                    top_k: int = 50, temperature: float = 1.0,
@@ -114,14 +122,12 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
     start = time.perf_counter()
     codes = model.motion_codes([model.t2m_prompt(c.text) for c in captions], 1000 * seed + r,
                                top_k, temperature)
-    generated = model.features_many(codes)
-    generated_per_second.append(len(generated) / (time.perf_counter() - start))
-    gen_emb = evaluator.embed_motions(generated)
-    del generated  # one split's worth of features: not held through the rows below
+    gen_emb = _embed_codes(model, evaluator, codes)
+    generated_per_second.append(len(codes) / (time.perf_counter() - start))
     cropped_emb = evaluator.embed_motions([eval_crop(m, rng) for m in real])
     random_codes = [rng.integers(0, model.vocab.num_motion_codes, max(len(m) // UNIT, 1))
                     for m in real]
-    random_emb = evaluator.embed_motions(model.features_many(random_codes))
+    random_emb = _embed_codes(model, evaluator, random_codes)
     rows["Real motion"].append(_generation_figures(text_emb, cropped_emb, real_emb, order, rng))
     rows["MotionGPT"].append(_generation_figures(text_emb, gen_emb, real_emb, order, rng))
     rows["Random tokens"].append(_generation_figures(text_emb, random_emb, real_emb, order,
@@ -130,7 +136,7 @@ def text_to_motion(model, evaluator, samples: list[humanml3d.Sample], replicatio
       chosen = order[:min(mm_captions, len(samples))]
       prompts = [model.t2m_prompt(captions[i].text) for i in chosen for _ in range(mm_repeats)]
       mm_codes = model.motion_codes(prompts, 10_000 + 1000 * seed + r, top_k, temperature)
-      mm_emb = evaluator.embed_motions(model.features_many(mm_codes))
+      mm_emb = _embed_codes(model, evaluator, mm_codes)
       rows["MotionGPT"][-1]["MModality"] = M.multimodality(
           mm_emb.reshape(len(chosen), mm_repeats, -1), 10, rng)
     row = rows["MotionGPT"][-1]

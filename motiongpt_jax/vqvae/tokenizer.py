@@ -80,20 +80,22 @@ class MotionTokenizer:
                                   jnp.asarray(c[None] if single else c, jnp.int32)))
     return out[0] if single else out
 
-  def decode_many(self, code_lists, batch_size: int = 64) -> list[np.ndarray]:
+  def decode_many(self, code_lists, batch_size: int = 64,
+                  longest: int | None = None) -> list[np.ndarray]:
     """Each of many code sequences -> its normalised features [4N, D], as ``decode`` gives
     them one by one (to float round-off). Sequences are padded to a multiple of
     ``LENGTH_BUCKET`` tokens and decoded together with their lengths (the decoder reads
     zeros past each row's end, see ``model``), in batches of ``batch_size`` rows (or 8 for a
     short remainder), so a whole evaluation compiles a handful of shapes instead of one per
-    length and batch."""
+    length and batch. ``longest``: the longest length the caller can give (no bucket is
+    padded past it), so calls whose longest sequences differ share shapes."""
     code_lists = [np.asarray(c) for c in code_lists]
     for c in code_lists:
       if c.ndim != 1 or not np.issubdtype(c.dtype, np.integer):
         raise ValueError(f"expected integer code sequences [N], got {c.dtype} {c.shape}")
       if c.size and (c.min() < 0 or c.max() >= self.num_codes):
         raise ValueError(f"codes must lie in [0, {self.num_codes}), got {c.min()}..{c.max()}")
-    longest = max(map(len, code_lists), default=0)
+    longest = max(max(map(len, code_lists), default=0), longest or 0)
     by_bucket: dict[int, list[int]] = {}
     for i, c in enumerate(code_lists):  # the longest length is a bucket of its own
       by_bucket.setdefault(min(-(-len(c) // LENGTH_BUCKET) * LENGTH_BUCKET, longest),
