@@ -64,14 +64,13 @@ def timed(fn, repeats):
   return best
 
 
-def jax_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
+def jax_training(name):
+  """(task, state, jitted step, batch, key) of the JAX training step for preset ``name``."""
   import jax
   import jax.numpy as jnp
-  import numpy as np
-  from motiongpt_jax.t5 import decoding
+  import ml_collections
   from motiongpt_jax.t5.lm_task import T5Task
   from motiongpt_jax.train import trainer
-  import ml_collections
   cfg, shape = config(name), SHAPES[name]
   enc, dec, tgt = batch_arrays(cfg, shape)
   batch = {"encoder_input_tokens": jnp.asarray(enc, jnp.int32),
@@ -85,7 +84,16 @@ def jax_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
   params, extra = task.init(jax.random.PRNGKey(0))
   state = trainer.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), extra)
   step = jax.jit(trainer.make_train_step(task, optimizer), donate_argnums=(0,))
-  key = jax.random.PRNGKey(0)
+  return task, state, step, batch, jax.random.PRNGKey(0)
+
+
+def jax_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from motiongpt_jax.t5 import decoding
+  cfg = config(name)
+  task, state, step, batch, key = jax_training(name)
   flops = None if skip_train else step.lower(state, batch, key).compile().cost_analysis()["flops"]
   if not skip_train:
     state, _ = step(state, batch, key)

@@ -30,25 +30,8 @@ import harness  # noqa: E402
 
 def step_child(name: str, steps: int) -> dict:
   import jax
-  import jax.numpy as jnp
-  import ml_collections
   import t5_bench
-  from motiongpt_jax.t5.lm_task import T5Task
-  from motiongpt_jax.train import trainer
-  cfg, shape = t5_bench.config(name), t5_bench.SHAPES[name]
-  enc, dec, tgt = t5_bench.batch_arrays(cfg, shape)
-  batch = {"encoder_input_tokens": jnp.asarray(enc, jnp.int32),
-           "decoder_input_tokens": jnp.asarray(dec, jnp.int32),
-           "decoder_target_tokens": jnp.asarray(tgt, jnp.int32)}
-  task = T5Task(cfg, lambda step: batch, z_loss=0.0)
-  tc = ml_collections.ConfigDict(dict(learning_rate=1e-4, warmup_steps=1, steps=1000,
-                                      final_lr_fraction=1.0, grad_clip=0.0, b1=0.9, b2=0.999,
-                                      weight_decay=0.0))
-  optimizer, _ = trainer.make_optimizer(tc)
-  params, extra = task.init(jax.random.PRNGKey(0))
-  state = trainer.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params), extra)
-  step = jax.jit(trainer.make_train_step(task, optimizer), donate_argnums=(0,))
-  key = jax.random.PRNGKey(0)
+  _, state, step, batch, key = t5_bench.jax_training(name)
   temp = step.lower(state, batch, key).compile().memory_analysis().temp_size_in_bytes
   for _ in range(3):
     state, _ = step(state, batch, key)
