@@ -246,6 +246,7 @@ def cmd_demo(args):
   if not result.preempted:
     print("\n" + paper_tables.to_markdown(result.tables))
     print(f"demo done in {result.minutes:.1f} min:\n  " + "\n  ".join(result.steps))
+    print("\nwall time per stage (this run):\n" + result.stage_table())
     print("\nquality targets on the test split:\n  " + "\n  ".join(
         f"{'PASS' if ok else 'MISS'}  {text}" for ok, text in result.targets))
   return result

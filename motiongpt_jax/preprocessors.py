@@ -94,6 +94,22 @@ def inbetween_mask(codes, mask_code: int):
 # on a batch at once (codes as a RaggedTensor [B, None]) and ``batched`` unbatches again.
 
 
+# MotionGPT's text-to-motion training data (``mGPT/data/humanml/dataset_t2m_cb.py``, after
+# T2M-GPT): one time in three, one motion token is dropped, at the head or the tail (even odds).
+DROP_ONE_TOKEN_RATE = 1.0 / 3.0
+
+
+def drop_one_code(ids, seeds, rate: float = DROP_ONE_TOKEN_RATE):
+  """``ids`` = [start id, code ids..., end id] (``pretraining.motion_ids``); with probability
+  ``rate`` (and at least two codes) the first or the last code is removed. ``seeds``: two
+  stateless seeds [2, 2]."""
+  n = tf.size(ids)
+  drop = tf.logical_and(tf.random.stateless_uniform([], seeds[0]) < rate, n > 3)
+  at = tf.where(tf.random.stateless_uniform([], seeds[1]) < 0.5, 1, n - 2)
+  keep = tf.logical_or(tf.logical_not(drop), tf.range(n) != at)
+  return tf.boolean_mask(ids, keep)
+
+
 def batched(fn, batch_size: int = 256):
   """A preprocessor applying ``fn`` to batches (``ragged_batch``), then unbatching: the
   examples, and their order, are those of applying it one example at a time."""

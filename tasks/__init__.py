@@ -11,6 +11,7 @@ Where the data lives comes from the environment, read when this package is impor
 from tasks import instructions, pretraining
 
 
-def register(data_dir: str, tokens_dir: str, spm: str) -> None:
+def register(data_dir: str, tokens_dir: str, spm: str, drop_one_token: float = 0.0,
+             core_rate: float = 4.0) -> None:
   pretraining.register(data_dir, tokens_dir, spm)
-  instructions.register(data_dir, tokens_dir, spm)
+  instructions.register(data_dir, tokens_dir, spm, drop_one_token, core_rate)

@@ -15,7 +15,7 @@ Each task ``motiongpt_instruct_<template>`` picks a phrasing at random (seeded);
 ``..._eval`` variant always uses the first phrasing and never quotes, for benchmark numbers.
 Mixture ``motiongpt_instruct``: all training variants at equal rates.
 Mixture ``motiongpt_instruct_core``: the same tasks, with the four the paper's tables score
-(text-to-motion, motion-to-text, prediction, in-between) at rate 4 and the rest at 1, so a
+(text-to-motion, motion-to-text, prediction, in-between) at rate 4 (``core_rate``) and the rest at 1, so a
 small training budget (the CPU demo) goes mostly where it is measured.
 
 Offline caching (``motiongpt tasks cache``). Before the ``seqio.CacheDatasetPlaceholder`` a
@@ -240,9 +240,11 @@ def fill_slots(vocab, template: CompiledTemplate, fps: float):
   return preprocessors.batched(fn)
 
 
-def assemble(template: CompiledTemplate):
+def assemble(template: CompiledTemplate, drop_rate: float = 0.0):
   """Slots -> inputs and targets of a phrasing drawn at random (and the caption quoted in
-  the prompt with probability 0.5): after the cache, so every epoch draws again."""
+  the prompt with probability 0.5): after the cache, so every epoch draws again. With
+  ``drop_rate`` the whole motion (``<Motion_Placeholder>``) loses its first or last token
+  that often (``preprocessors.drop_one_code``, MotionGPT's augmentation)."""
 
   def preprocess(ds):
     template.build()
@@ -250,13 +252,18 @@ def assemble(template: CompiledTemplate):
     plain, quoted = template.recipe_table("inputs"), template.recipe_table("inputs_quoted")
     outputs = template.recipe_table("outputs")
     n_in, n_out = len(template.recipes["inputs"]), len(template.recipes["outputs"])
+    motion = [k for k, slot in enumerate(template.slots) if slot[0] == "motion"]
 
-    @seqio.map_over_dataset(num_seeds=3)
+    @seqio.map_over_dataset(num_seeds=5)
     def fn(ex, seeds):
       i = tf.random.stateless_uniform([], seeds[0], 0, n_in, tf.int32)
       o = tf.random.stateless_uniform([], seeds[1], 0, n_out, tf.int32)
       quote = tf.random.stateless_uniform([], seeds[2]) < 0.5
-      slots = tf.ragged.stack([ex[slot_feature(k)] for k in range(len(template.slots))])
+      values = [ex[slot_feature(k)] for k in range(len(template.slots))]
+      if drop_rate and motion:
+        values[motion[0]] = preprocessors.drop_one_code(values[motion[0]], seeds[3:5],
+                                                        drop_rate)
+      slots = tf.ragged.stack(values)
       rows = tf.concat([literals, tf.cast(slots, tf.int32).with_row_splits_dtype(tf.int64)],
                        axis=0)
       recipe = tf.where(quote, quoted[i], plain[i])
@@ -276,7 +283,13 @@ def _postprocess_and_metrics(spec: dict, num_codes: int):
   return task_metrics.postprocess_number, [task_metrics.number_metrics]
 
 
-def register(data_dir: str, tokens_dir: str, spm: str) -> list[str]:
+def register(data_dir: str, tokens_dir: str, spm: str, drop_one_token: float = 0.0,
+             core_rate: float = 4.0) -> list[str]:
+  """Registers every instruction task (and its ``_eval`` variant) and the two mixtures;
+  ``drop_one_token``: the rate of MotionGPT's token-drop augmentation in training tasks
+  (``preprocessors.DROP_ONE_TOKEN_RATE`` as the reference; 0 leaves motions whole);
+  ``core_rate``: the rate of the four scored tasks in ``motiongpt_instruct_core`` (the
+  others have 1)."""
   vocab = vocabulary_for_tokens(tokens_dir, spm)
   source = seqio.FunctionDataSource(token_source.dataset_fn(data_dir, tokens_dir),
                                     splits=tuple(token_source.SPLITS))
@@ -295,7 +308,7 @@ def register(data_dir: str, tokens_dir: str, spm: str) -> list[str]:
                  seqio.CacheDatasetPlaceholder()]
       else:
         steps = [fill_slots(vocab, compiled, fps), seqio.CacheDatasetPlaceholder(),
-                 assemble(compiled)]
+                 assemble(compiled, drop_one_token)]
       seqio.TaskRegistry.remove(name)
       seqio.TaskRegistry.add(
           name, source=source,
@@ -308,7 +321,7 @@ def register(data_dir: str, tokens_dir: str, spm: str) -> list[str]:
   seqio.MixtureRegistry.add("motiongpt_instruct", [(n, 1.0) for n in names])
   seqio.MixtureRegistry.remove("motiongpt_instruct_core")
   seqio.MixtureRegistry.add("motiongpt_instruct_core",
-                            [(n, 4.0 if n.removeprefix("motiongpt_instruct_") in CORE_TASKS
+                            [(n, core_rate if n.removeprefix("motiongpt_instruct_") in CORE_TASKS
                               else 1.0) for n in names])
   return names
 

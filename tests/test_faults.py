@@ -57,6 +57,7 @@ def test_a_second_writer_is_refused_and_a_dead_one_leaves_no_lock(synth_dir, tmp
   proc = start(workdir, synth_dir, "--config.train.steps=5000",
                "--config.train.checkpoint_every=5000")
   wait_for(proc, "step 5/")
+  os.kill(proc.pid, signal.SIGSTOP)  # alive and holding the lock, but off the CPU
   config_before = open(os.path.join(workdir, "config.json")).read()
   code = cli.main(["train-vqvae", "--workdir", workdir, "--data", synth_dir, *SMALL,
                    "--config.train.steps=10"])

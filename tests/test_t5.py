@@ -125,6 +125,63 @@ def test_dropout_only_when_enabled():
   assert not np.allclose(a, d)
 
 
+def _converted(examples, lengths, pack):
+  """seqio's EncDecFeatureConverter on in-memory examples, as numpy rows."""
+  import seqio
+  import tensorflow as tf
+  ds = tf.data.Dataset.from_generator(
+      lambda: iter(examples), output_signature={
+          "inputs": tf.TensorSpec([None], tf.int32), "targets": tf.TensorSpec([None], tf.int32)})
+  ds = seqio.EncDecFeatureConverter(pack=pack)(ds, lengths)
+  return list(ds.as_numpy_iterator())
+
+
+def test_packed_rows_give_each_example_its_own_logits_and_loss():
+  """seqio packs several examples per row; attention must stay inside each one, so every
+  target token's logits equal those of its example alone, and the packed batch's loss is
+  the unpacked batch's (both average over the same real target tokens)."""
+  cfg = tiny()
+  model, params = init(cfg)
+  rng = np.random.default_rng(3)
+  examples = [{"inputs": rng.integers(2, cfg.vocab_size, n_in).astype(np.int32),
+               "targets": rng.integers(2, cfg.vocab_size, n_tgt).astype(np.int32)}
+              for n_in, n_tgt in [(5, 4), (7, 3), (3, 6), (9, 5), (4, 2), (6, 7)]]
+  lengths = {"inputs": 24, "targets": 16}
+  packed = _converted(examples, lengths, pack=True)
+  single = _converted(examples, lengths, pack=False)
+  assert len(packed) < len(examples)  # several examples share a row
+  stack = lambda rows: {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+  pb, sb = stack(packed), stack(single)
+  assert pb["decoder_segment_ids"].max() >= 2
+
+  def logits(b):
+    return np.asarray(model.apply(
+        {"params": params}, b["encoder_input_tokens"], b["decoder_input_tokens"],
+        b["decoder_target_tokens"], encoder_segment_ids=b.get("encoder_segment_ids"),
+        decoder_segment_ids=b.get("decoder_segment_ids"), enable_dropout=False))
+
+  lp, ls = logits(pb), logits(sb)
+  k = 0
+  for row in range(len(packed)):
+    for segment in range(1, pb["decoder_segment_ids"][row].max() + 1):
+      where = pb["decoder_segment_ids"][row] == segment
+      n = int(where.sum())
+      np.testing.assert_array_equal(pb["decoder_target_tokens"][row][where],
+                                    sb["decoder_target_tokens"][k][:n])
+      np.testing.assert_allclose(lp[row][where], ls[k][:n], atol=2e-5, rtol=1e-5)
+      k += 1
+  assert k == len(examples)
+  key = jax.random.PRNGKey(0)
+  loss_p = lm_task.loss_fn(model, params, pb, key, enable_dropout=False)[0]
+  loss_s = lm_task.loss_fn(model, params, sb, key, enable_dropout=False)[0]
+  np.testing.assert_allclose(loss_p, loss_s, rtol=1e-5)
+  # without the segment ids the examples of a row would see each other
+  mixed = dict(pb)
+  del mixed["encoder_segment_ids"], mixed["decoder_segment_ids"]
+  assert abs(float(lm_task.loss_fn(model, params, mixed, key, enable_dropout=False)[0])
+             - float(loss_s)) > 1e-4
+
+
 @pytest.mark.parametrize("data,model_axis", [(8, 1), (2, 4), (1, 8)])
 def test_sharded_loss_and_gradients_match_one_device(data, model_axis):
   assert jax.device_count() == 8

@@ -234,3 +234,23 @@ def test_batched_rules_equal_the_per_example_rules():
     assert rest[i].numpy().tolist() == r.numpy().tolist()
     m = preprocessors.inbetween_mask(tf.constant(row, tf.int32), 514)
     assert masked[i].numpy().tolist() == m.numpy().tolist()
+
+
+def test_drop_one_token_drops_the_head_or_tail_code_one_time_in_three():
+  """MotionGPT's augmentation: [start, codes..., end] loses its first or last code with
+  probability 1/3 (even odds), never the start or end id, never its last code."""
+  ids = tf.constant([7, 100, 101, 102, 103, 8], tf.int32)
+  outcomes = {"whole": 0, "head": 0, "tail": 0}
+  for k in range(1500):
+    out = preprocessors.drop_one_code(ids, tf.constant([[k, 1], [k, 2]], tf.int32)).numpy()
+    kind = {6: "whole"}.get(len(out)) or ("head" if out[1] == 101 else "tail")
+    outcomes[kind] += 1
+    assert out[0] == 7 and out[-1] == 8 and len(out) >= 5
+    if kind == "tail":
+      assert out.tolist() == [7, 100, 101, 102, 8]
+  assert abs(outcomes["whole"] / 1500 - 2 / 3) < 0.04, outcomes
+  assert abs(outcomes["head"] - outcomes["tail"]) < 0.2 * (1500 - outcomes["whole"]), outcomes
+  one_code = tf.constant([7, 100, 8], tf.int32)
+  for k in range(30):  # a motion of one token keeps it
+    seeds = tf.constant([[k, 1], [k, 2]], tf.int32)
+    assert preprocessors.drop_one_code(one_code, seeds).numpy().tolist() == [7, 100, 8]

@@ -81,6 +81,11 @@ def test_lengths_that_are_not_a_multiple_of_4_are_cropped():
       want = tok.decode(c) if len(c) else np.zeros((0, 263))
       assert g.shape == want.shape
       np.testing.assert_allclose(g, want, atol=1e-5)
+  # Many motions of mixed lengths encode as one by one (grouped by token length).
+  motions = [rng.normal(size=(n, 263)).astype(np.float32) for n in (47, 8, 44, 13, 47, 9)]
+  for batch_size in (1, 2, 64):
+    for got, m in zip(tok.encode_many(motions, batch_size=batch_size), motions):
+      np.testing.assert_array_equal(got, tok.encode(m))
   # Padding changes the frames near the end unless it is masked (the test above is not void).
   padded = tok.decode(np.concatenate([many[0], np.zeros(3, np.int64)]))[:20]
   assert np.abs(padded[-1] - tok.decode(many[0])[-1]).max() > 1e-3

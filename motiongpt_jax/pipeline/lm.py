@@ -80,7 +80,8 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
   report = report or Reporter()
   config = resolve_config(config, overrides, DEFAULT_CONFIG)
   data, tokens, spm = data_paths(data, tokens, spm)
-  tasks.register(data, tokens, spm)
+  tasks.register(data, tokens, spm, config.data.get("drop_one_token", 0.0),
+                 config.data.get("core_rate", 4.0))
   vocab = vocabulary_for_tokens(tokens, spm)
   model_config = t5_config.get_preset(
       config.model.preset, dtype=config.model.dtype, dropout_rate=config.model.dropout_rate,
@@ -101,7 +102,7 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
       config.data.cache_dir = os.path.abspath(cache_dir)
   batches = SeqioBatches(config.mixture, config.data.inputs_length,
                          config.data.targets_length, tc.batch_size, tc.seed,
-                         use_cached=bool(cache_dir))
+                         use_cached=bool(cache_dir), pack=config.data.get("pack", False))
   eval_batches = SeqioBatches(config.mixture, config.data.inputs_length,
                               config.data.targets_length, tc.batch_size, tc.seed,
                               split="validation", repeat=False,

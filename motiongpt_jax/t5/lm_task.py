@@ -24,9 +24,13 @@ def param_logical_specs(model: Transformer):
 def loss_fn(model: Transformer, params, batch: dict, dropout_key, *, z_loss: float = 1e-4,
             label_smoothing: float = 0.0, enable_dropout: bool = True):
   """T5X's loss on a batch with encoder_input_tokens, decoder_input_tokens,
-  decoder_target_tokens and optionally decoder_loss_weights."""
+  decoder_target_tokens and optionally decoder_loss_weights; a packed batch also has
+  encoder_segment_ids and decoder_segment_ids (seqio's ``EncDecFeatureConverter(pack=True)``;
+  its positions are not needed: the relative position biases see only distances)."""
   logits = model.apply({"params": params}, batch["encoder_input_tokens"],
                        batch["decoder_input_tokens"], batch["decoder_target_tokens"],
+                       encoder_segment_ids=batch.get("encoder_segment_ids"),
+                       decoder_segment_ids=batch.get("decoder_segment_ids"),
                        enable_dropout=enable_dropout, rngs={"dropout": dropout_key})
   return losses.weighted_loss(logits, batch["decoder_target_tokens"],
                               batch.get("decoder_loss_weights"), z_loss, label_smoothing,

@@ -15,7 +15,11 @@ Parameter tree::
   decoder/logits_dense/kernel                                [embed, vocab] (untied only)
 
 Usage as T5X: ``Transformer(config).apply({'params': p}, encoder_input_tokens,
-decoder_input_tokens, decoder_target_tokens, enable_dropout=False) -> logits``.
+decoder_input_tokens, decoder_target_tokens, enable_dropout=False) -> logits``. Packed
+batches (several examples per row, seqio's ``EncDecFeatureConverter(pack=True)``) also pass
+``encoder_segment_ids`` and ``decoder_segment_ids``: attention then stays inside each example,
+so every example's logits equal those of it alone (relative position biases depend only on
+the distance between two tokens of one example).
 Token id 0 is padding. If ``config.real_vocab_size`` is set, logits of the rows past it
 (padding added to reach a multiple of 128) are pushed to -1e10 so they are never predicted.
 """
@@ -170,12 +174,15 @@ class Transformer(nn.Module):
     self.encoder = Encoder(cfg, self.token_embedder)
     self.decoder = Decoder(cfg, self.token_embedder)
 
-  def encode(self, encoder_input_tokens, enable_dropout=True):
-    mask = layers.make_attention_mask(encoder_input_tokens > 0, encoder_input_tokens > 0)
+  def encode(self, encoder_input_tokens, encoder_segment_ids=None, enable_dropout=True):
+    mask = layers.combine_masks(
+        layers.make_attention_mask(encoder_input_tokens > 0, encoder_input_tokens > 0),
+        _same_segment(encoder_segment_ids, encoder_segment_ids))
     return self.encoder(encoder_input_tokens, mask, deterministic=not enable_dropout)
 
   def decode(self, encoded, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
-             enable_dropout=True, decode=False, max_decode_length=None):
+             encoder_segment_ids=None, decoder_segment_ids=None, enable_dropout=True,
+             decode=False, max_decode_length=None):
     if decode:
       decoder_mask = None  # the cache index masks the future
       encoder_decoder_mask = layers.make_attention_mask(
@@ -183,18 +190,32 @@ class Transformer(nn.Module):
     else:
       decoder_mask = layers.combine_masks(
           layers.make_causal_mask(decoder_target_tokens),
-          layers.make_attention_mask(decoder_target_tokens > 0, decoder_target_tokens > 0))
-      encoder_decoder_mask = layers.make_attention_mask(decoder_target_tokens > 0,
-                                                        encoder_input_tokens > 0)
+          layers.make_attention_mask(decoder_target_tokens > 0, decoder_target_tokens > 0),
+          _same_segment(decoder_segment_ids, decoder_segment_ids))
+      encoder_decoder_mask = layers.combine_masks(
+          layers.make_attention_mask(decoder_target_tokens > 0, encoder_input_tokens > 0),
+          _same_segment(decoder_segment_ids, encoder_segment_ids))
     return self.decoder(encoded, decoder_input_tokens, decoder_mask, encoder_decoder_mask,
                         deterministic=not enable_dropout, decode=decode,
                         max_decode_length=max_decode_length)
 
   def __call__(self, encoder_input_tokens, decoder_input_tokens, decoder_target_tokens,
-               enable_dropout=True, decode=False, max_decode_length=None):
-    encoded = self.encode(encoder_input_tokens, enable_dropout)
+               encoder_segment_ids=None, decoder_segment_ids=None, enable_dropout=True,
+               decode=False, max_decode_length=None):
+    if (encoder_segment_ids is None) != (decoder_segment_ids is None):
+      raise ValueError("a packed batch needs both encoder_segment_ids and decoder_segment_ids")
+    encoded = self.encode(encoder_input_tokens, encoder_segment_ids, enable_dropout)
     return self.decode(encoded, encoder_input_tokens, decoder_input_tokens,
-                       decoder_target_tokens, enable_dropout, decode, max_decode_length)
+                       decoder_target_tokens, encoder_segment_ids, decoder_segment_ids,
+                       enable_dropout, decode, max_decode_length)
+
+
+def _same_segment(query_segments, key_segments):
+  """[b, 1, q, k]: query and key belong to the same packed example (None if not packed)."""
+  if query_segments is None or key_segments is None:
+    return None
+  return (query_segments[:, None, :, None] == key_segments[:, None, None, :]).astype(
+      jnp.float32)
 
 
 def init_variables(model: Transformer, key, input_length: int = 8, target_length: int = 8):

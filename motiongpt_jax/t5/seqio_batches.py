@@ -1,7 +1,8 @@
 """Batches of a SeqIO mixture for the trainer, in a fixed order from the seed.
 
 ``batch(step)`` returns the step-th batch of one endless, seeded pipeline (shuffled,
-mixture-sampled, EncDecFeatureConverter without packing). Asking for a step other than the
+mixture-sampled, then seqio's EncDecFeatureConverter; with ``pack`` it packs several
+examples into each row as T5X does, adding segment ids and positions). Asking for a step other than the
 next one (a resumed run) rebuilds the pipeline and skips ahead, so a resumed run sees the
 same batches as an uninterrupted one. Each process reads its own shard (``ShardInfo``) and
 returns its rows of the global batch. With ``use_cached`` the tasks are read from seqio's
@@ -18,8 +19,10 @@ import seqio
 class SeqioBatches:
 
   def __init__(self, mixture: str, inputs_length: int, targets_length: int, batch_size: int,
-               seed: int, split: str = "train", repeat: bool = True, use_cached: bool = False):
+               seed: int, split: str = "train", repeat: bool = True, use_cached: bool = False,
+               pack: bool = False):
     self.mixture, self.split, self.seed, self.repeat = mixture, split, seed, repeat
+    self.pack = pack
     self.use_cached = use_cached
     self.lengths = {"inputs": inputs_length, "targets": targets_length}
     count = jax.process_count()
@@ -34,7 +37,7 @@ class SeqioBatches:
         shuffle=self.repeat, num_epochs=None if self.repeat else 1, seed=self.seed,
         use_cached=self.use_cached,
         shard_info=seqio.ShardInfo(jax.process_index(), jax.process_count()),
-        feature_converter=seqio.EncDecFeatureConverter(pack=False))
+        feature_converter=seqio.EncDecFeatureConverter(pack=self.pack))
     return ds.batch(self.local_batch, drop_remainder=True).as_numpy_iterator()
 
   def batch(self, step: int) -> dict:

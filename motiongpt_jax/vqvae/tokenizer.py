@@ -68,6 +68,31 @@ class MotionTokenizer:
     codes = np.asarray(codes)
     return codes[0] if single else codes
 
+  def encode_many(self, motions, batch_size: int = 64) -> list[np.ndarray]:
+    """Each of many motions [T, D] -> its codes [T // 4], as ``encode`` gives them one by
+    one: motions of the same token length are encoded together in batches of
+    ``batch_size`` rows (the shape ``token_files.tokenize_folder`` compiles, so the two
+    share their compilations), one compilation per length."""
+    crops = [vq_model.crop_to_tokens(np.asarray(m, np.float32), self.unit) for m in motions]
+    for x in crops:
+      if x.ndim != 2 or x.shape[-1] != self.feature_dim:
+        raise ValueError(f"expected features [T, {self.feature_dim}], got shape {x.shape}")
+    by_length: dict[int, list[int]] = {}
+    for i, x in enumerate(crops):
+      by_length.setdefault(len(x), []).append(i)
+    out: list = [None] * len(crops)
+    for frames, rows in sorted(by_length.items()):
+      for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        x = np.zeros((batch_size, frames, self.feature_dim), np.float32)
+        for j, i in enumerate(chunk):
+          x[j] = crops[i]
+        codes = np.asarray(self._encode(self.params, self.codebook, x)) if frames else \
+            np.zeros((batch_size, 0), np.int32)
+        for j, i in enumerate(chunk):
+          out[i] = codes[j]
+    return out
+
   def decode(self, codes) -> np.ndarray:
     """[N] -> [4N, D] or [B, N] -> [B, 4N, D] normalised features."""
     c = np.asarray(codes)

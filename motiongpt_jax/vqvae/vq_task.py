@@ -91,9 +91,9 @@ def reconstruction_report(tokenizer: MotionTokenizer, samples, mean, std,
   returned under "examples".
   """
   errors, global_errors, counts, examples = [], [], np.zeros(tokenizer.num_codes), []
-  for sample in samples:
-    codes = tokenizer.encode(sample.motion)
-    recon = tokenizer.decode(codes)
+  all_codes = tokenizer.encode_many([sample.motion for sample in samples])
+  recons = tokenizer.decode_many(all_codes)
+  for sample, codes, recon in zip(samples, all_codes, recons):
     original = sample.motion[:len(recon)]
     joints_a = F.features_to_joints(original * std + mean)
     joints_b = F.features_to_joints(recon * std + mean)
