@@ -23,7 +23,7 @@ demo: $(STAMP)
 export GLIBC_TUNABLES := glibc.malloc.hugetlb=1
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=10
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m slow

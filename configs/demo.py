@@ -24,9 +24,6 @@ def get_config(variant=None):
       "instruct": "t5_instruct.py:tiny", "evaluator": "evaluator.py:tiny"})
   c.steps = ml_collections.ConfigDict(
       {"vqvae": 1200, "pretrain": 300, "instruct": 1500, "evaluator": 600})
-  # Train the evaluator in a thread alongside the VQ-VAE and T5 stages (it needs only the
-  # data set, and their steps leave part of the 2 cores idle).
-  c.evaluator_alongside = True
   # More overrides of each stage's config, space-separated ("--config.x=1 --config.y=2").
   c.overrides = ml_collections.ConfigDict(
       {"vqvae": "", "pretrain": "", "instruct": "", "evaluator": ""})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import threading
 import time
 
 from motiongpt_jax import config_utils, runs
@@ -130,7 +129,7 @@ class _Demo:
       report.log(f"  {out}: {sample.captions[0].text}")
     self.result.steps.append(f"rendered {len(test)} GIFs of real motions into {self.pictures}")
 
-  def train(self, name: str, train_fn, workdir: str, extra=(), **kwargs) -> bool:
+  def train(self, name: str, train_fn, workdir: str, extra=()) -> bool:
     """One training stage at the demo's budget; False when it was stopped by a signal."""
     steps = self.c.steps[name]
     overrides = [f"--config.train.steps={steps}", f"--config.train.seed={self.c.seed}"]
@@ -141,9 +140,8 @@ class _Demo:
       # The demo's evaluation stage scores the model; the trainer keeps its validation loss.
       overrides.append("--config.train.seqio_eval_examples=0")
     overrides += list(extra) + self.c.overrides[name].split()
-    kwargs.setdefault("report", self.report)
     trained = train_fn(self.data, workdir, config_utils.project_config(self.c.configs[name]),
-                       overrides, **kwargs)
+                       overrides, report=self.report)
     if trained.preempted:
       self.result.preempted, self.result.interrupted = True, trained.interrupted
       return False
@@ -151,17 +149,6 @@ class _Demo:
                              f"({trained.seconds:.0f}s this run)")
     self.last_step = trained.step
     return True
-
-  def evaluator_alongside(self) -> "_Alongside":
-    """Trains the evaluator in a thread while the VQ-VAE and T5 stages run (it needs only
-    the data set): one step of either leaves part of the 2 cores idle. Its lines are
-    prefixed. Only the main thread receives SIGTERM/SIGINT: when the demo stops for one
-    (or an error), ``_Alongside.stop`` has the evaluator save a checkpoint and stop too,
-    so the next run resumes both."""
-    prefixed = Reporter(write=lambda line: self.report.log(f"  [evaluator] {line}"))
-    return _Alongside(lambda stop_event: self.train(
-        "evaluator", train_evaluator, self.evaluator, report=prefixed,
-        stop_event=stop_event))
 
   def tokens_and_vocabulary(self) -> None:
     data, report, vqvae = self.data, self.report, self.vqvae
@@ -213,71 +200,24 @@ def run_demo(workdir: str, config=None, overrides=(), report: Reporter | None = 
   c = resolve_config(config, overrides, DEFAULT_CONFIG)
   demo = _Demo(workdir, c, report or Reporter())
   demo.data_set()
-  alongside = demo.evaluator_alongside() if c.evaluator_alongside else None
-  try:
-    if not _run_stages(demo, c, alongside):
-      return demo.result
-  finally:
-    if alongside:
-      alongside.stop()  # at once when a stage stopped or failed; else it has ended
-  demo.result.targets = demo_targets(demo.result.tables, c.targets)
-  return demo.result
-
-
-def _run_stages(demo: _Demo, c, alongside) -> bool:
-  """Stages 4 to 12; False when one was stopped by a signal."""
-  demo.header(4, f"training the motion VQ-VAE (configs/{c.configs.vqvae}) in {demo.vqvae}"
-              + (f", and the evaluator alongside in {demo.evaluator}" if alongside else ""))
+  demo.header(4, f"training the motion VQ-VAE (configs/{c.configs.vqvae}) in {demo.vqvae}")
   if not demo.train("vqvae", train_vqvae, demo.vqvae):
-    return False
+    return demo.result
   demo.tokens_and_vocabulary()
   demo.header(8, f"pre-training the T5 on motiongpt_pretrain in {demo.pretrain}")
   if not demo.train("pretrain", train_lm, demo.pretrain):
-    return False
+    return demo.result
   demo.header(9, f"instruction-tuning it in {demo.instruct}")
   if not demo.train("instruct", train_lm, demo.instruct,
                     [f"--config.init_from={os.path.abspath(demo.pretrain)}"]):
-    return False
-  if alongside:
-    demo.header(10, f"waiting for the text-motion evaluator (trained alongside) in "
-                    f"{demo.evaluator}")
-    if not alongside.join():
-      return False
-  else:
-    demo.header(10, f"training the text-motion evaluator in {demo.evaluator}")
-    if not demo.train("evaluator", train_evaluator, demo.evaluator):
-      return False
+    return demo.result
+  demo.header(10, f"training the text-motion evaluator in {demo.evaluator}")
+  if not demo.train("evaluator", train_evaluator, demo.evaluator):
+    return demo.result
   demo.evaluate()
   demo.finish()
-  return True
-
-
-class _Alongside:
-  """``fn(stop_event)`` in a thread; ``join()`` returns its result or raises its error;
-  ``stop()`` sets the event and waits for the thread."""
-
-  def __init__(self, fn):
-    self._result, self._error = None, None
-    self._stop = threading.Event()
-
-    def run():
-      try:
-        self._result = fn(self._stop)
-      except BaseException as e:  # re-raised in the caller's thread by join()
-        self._error = e
-
-    self._thread = threading.Thread(target=run, name="demo-alongside")
-    self._thread.start()
-
-  def join(self):
-    self._thread.join()
-    if self._error is not None:
-      raise self._error
-    return self._result
-
-  def stop(self) -> None:
-    self._stop.set()
-    self._thread.join()
+  demo.result.targets = demo_targets(demo.result.tables, c.targets)
+  return demo.result
 
 
 def render_examples(model: MotionGPT, data: str, out: str, prompts, sampling,

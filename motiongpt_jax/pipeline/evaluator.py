@@ -14,9 +14,9 @@ DEFAULT_CONFIG = "evaluator.py:tiny"
 
 
 def train_evaluator(data: str, workdir: str, config=None, overrides=(),
-                    report: Reporter | None = None, stop_event=None) -> trainer.TrainResult:
+                    report: Reporter | None = None) -> trainer.TrainResult:
   """Trains (or resumes) an evaluator of ``config`` (default ``configs/evaluator.py:tiny``)
-  on ``data``'s training captions in ``workdir``; ``stop_event``: see ``trainer.train``."""
+  on ``data``'s training captions in ``workdir``."""
   report = report or Reporter()
   config = resolve_config(config, overrides, DEFAULT_CONFIG)
   task = build_task(config, data)
@@ -27,7 +27,7 @@ def train_evaluator(data: str, workdir: str, config=None, overrides=(),
     report.log(f"evaluator {config.variant}: {len(task.batches.samples)} training pairs, "
                f"{task.batches.vocab.size} words, {len(task.eval_samples)} validation "
                f"motions")
-    return trainer.train(task, config.train, workdir, log=report.log, stop_event=stop_event)
+    return trainer.train(task, config.train, workdir, log=report.log)
 
 
 def convert_evaluator(checkpoint: str, glove: str, meta: str, data: str, out: str,

@@ -206,12 +206,11 @@ def _print(line: str) -> None:
 
 
 def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], None] = _print,
-          stop_after: int | None = None, stop_event=None) -> TrainResult:
+          stop_after: int | None = None) -> TrainResult:
   """Trains ``task`` for ``tc.steps`` steps, resuming from ``workdir`` if it has checkpoints.
 
   ``stop_after`` ends this call after that many steps without saving (tests use it to
-  simulate a hard kill). ``stop_event`` (a ``threading.Event``) stops it as SIGTERM does,
-  for a run in a thread other than the main one (which alone receives signals).
+  simulate a hard kill).
   """
   start_time = time.time()
   mesh = mesh or partitioning.make_mesh(tc.get("mesh_model", 1))
@@ -299,8 +298,6 @@ def train(task: TrainTask, tc, workdir: str, mesh=None, log: Callable[[str], Non
         stop_if_non_finite()
         checkpointer.save(step, state.as_dict())
       paused += time.time() - pause_start
-      if stop_event is not None and stop_event.is_set() and not stop.raised:
-        stop.raised = "stop request"
       if stop.raised:
         stop_if_non_finite()
         if checkpointer.latest_step() != step:
