@@ -15,6 +15,9 @@ def test_demo_quick_runs_every_stage_and_resumes(tmp_path, capsys):
                    "--pictures", "1"]) == 0
   out = capsys.readouterr().out
   assert "demo done" in out and "quality targets on the test split" in out
+  # every stage with its wall time, and the eight targets
+  assert "wall time per stage" in out and out.count(" min  [") == 12
+  assert out.count("PASS  ") + out.count("MISS  ") == 8
   with open(os.path.join(workdir, "eval", "results.json")) as f:
     tables = json.load(f)
   assert set(tables) == {"text_to_motion", "motion_to_text", "motion_to_motion"}
