@@ -106,7 +106,8 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
   eval_batches = SeqioBatches(config.mixture, config.data.inputs_length,
                               config.data.targets_length, tc.batch_size, tc.seed,
                               split="validation", repeat=False,
-                              use_cached=bool(cache_dir)).first(tc.eval_batches)
+                              use_cached=bool(cache_dir)).first(tc.eval_batches) \
+      if tc.eval_every else []  # (eval_every 0: never evaluated, so never built)
   seqio_evaluator = None
   if tc.get("seqio_eval_examples", 0) and tc.get("seqio_eval_tasks", ""):
     seqio_evaluator = PeriodicEvaluator(
