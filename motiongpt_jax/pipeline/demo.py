@@ -84,6 +84,7 @@ class _Demo:
   def __init__(self, workdir: str, c, report: Reporter):
     self.c, self.report, self.started = c, report, time.perf_counter()
     self.result = DemoResult(workdir)
+    self._stage = None  # (header, start minute) of the stage running
     self.data = os.path.join(workdir, "data", "synth")
     self.pictures = os.path.join(workdir, "pictures")
     self.vqvae, self.pretrain, self.instruct, self.evaluator = (
@@ -99,9 +100,8 @@ class _Demo:
 
   def _close_stage(self, minutes: float) -> None:
     """Adds the stage begun last (if any) to ``result.stage_minutes``."""
-    stage = getattr(self, "_stage", None)
-    if stage:
-      self.result.stage_minutes.append((stage[0], minutes - stage[1]))
+    if self._stage:
+      self.result.stage_minutes.append((self._stage[0], minutes - self._stage[1]))
     self._stage = None
 
   def finish(self) -> None:
