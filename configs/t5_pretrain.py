@@ -9,6 +9,7 @@ checkpoint's) or empty to train from scratch. ``tiny`` is sized for 2 CPU cores.
 import ml_collections
 
 from motiongpt_jax.config_utils import load_sibling
+from motiongpt_jax.t5.config import SHAPE_FIELDS
 
 common = load_sibling(__file__, "common.py")
 
@@ -25,6 +26,10 @@ def get_config(variant=None):
   c.model.preset = variant        # motiongpt_jax.t5.config presets: tiny, small, base, large
   c.model.dtype = "float32"
   c.model.dropout_rate = 0.1
+  # The preset's shape, changed where set (e.g. --config.model.num_decoder_layers=4); a stage
+  # that starts from a run or checkpoint takes that model's shape.
+  for field in SHAPE_FIELDS:
+    c.model[field] = ml_collections.config_dict.placeholder(int)
 
   c.data = ml_collections.ConfigDict()
   c.data.inputs_length = 256

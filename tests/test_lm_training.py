@@ -27,7 +27,8 @@ def test_pretraining_learns_and_instruction_tuning_starts_from_it(token_data, tm
   assert cli.main(["train", "--config", "configs/t5_pretrain.py:tiny", "--workdir", pre,
                    *paths(token_data), *SMALL, "--config.train.steps=60",
                    "--config.train.learning_rate=3e-3", "--config.train.eval_every=60",
-                   "--config.train.seqio_eval_examples=8"]) == 0
+                   "--config.train.seqio_eval_examples=8",
+                   "--config.model.num_decoder_layers=3"]) == 0
   rows = [json.loads(line) for line in open(os.path.join(pre, "metrics.jsonl"))]
   losses = [r["loss"] for r in rows if "loss" in r]
   # (the fixture's motion tokens are random, so only the text side can be learnt)
@@ -39,6 +40,10 @@ def test_pretraining_learns_and_instruction_tuning_starts_from_it(token_data, tm
   assert "eval/t2t_caption_to_frames_eval/length_abs_error" in evaluated[-1]
   t5 = json.load(open(os.path.join(pre, "t5_config.json")))
   assert t5["vocab_size"] % 128 == 0 and t5["real_vocab_size"] <= t5["vocab_size"]
+  # the preset's shape, changed by the config; other fields stay the preset's
+  tiny = t5_config.get_preset("tiny")
+  assert (t5["num_decoder_layers"], t5["num_encoder_layers"], t5["emb_dim"]) == (
+      3, tiny.num_encoder_layers, tiny.emb_dim)
   inst = str(tmp_path / "inst")
   # (one instruction task: building the 18-task mixture's pipelines is tested elsewhere)
   assert cli.main(["train", "--config", "configs/t5_instruct.py:tiny", "--workdir", inst,
@@ -47,6 +52,8 @@ def test_pretraining_learns_and_instruction_tuning_starts_from_it(token_data, tm
                    "--config.train.eval_every=0", f"--config.init_from={pre}"]) == 0
   out = capsys.readouterr().out
   assert f"starting from {pre} at step 60" in out and "motiongpt_instruct" in out
+  # the instruction stage keeps the shape of the run it starts from
+  assert json.load(open(os.path.join(inst, "t5_config.json")))["num_decoder_layers"] == 3
 
 
 def test_lm_training_resumes_exactly(token_data, tmp_path):

@@ -83,8 +83,11 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
   tasks.register(data, tokens, spm, config.data.get("drop_one_token", 0.0),
                  config.data.get("core_rate", 4.0))
   vocab = vocabulary_for_tokens(tokens, spm)
+  shape = {k: config.model[k] for k in t5_config.SHAPE_FIELDS
+           if config.model.get(k) is not None}
   model_config = t5_config.get_preset(
       config.model.preset, dtype=config.model.dtype, dropout_rate=config.model.dropout_rate,
+      **shape,
       vocab_size=t5_checkpoints.round_up(vocab.vocab_size, 128),
       real_vocab_size=vocab.vocab_size)
   model_config, init_params = initial_model(config, vocab, model_config, report)

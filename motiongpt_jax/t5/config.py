@@ -73,6 +73,11 @@ PRESETS.update({"small": PRESETS["t5_1_1_small"], "base": PRESETS["t5_1_1_base"]
                 "large": PRESETS["t5_1_1_large"], "xl": PRESETS["t5_1_1_xl"]})
 
 
+# The fields a config may change in a preset (``configs/t5_pretrain.py``'s ``model`` block).
+SHAPE_FIELDS = ("emb_dim", "num_heads", "head_dim", "mlp_dim", "num_encoder_layers",
+                "num_decoder_layers")
+
+
 def get_preset(name: str, **overrides) -> T5Config:
   if name not in PRESETS:
     raise ValueError(f"unknown T5 preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
