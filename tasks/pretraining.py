@@ -164,7 +164,8 @@ def register(data_dir: str, tokens_dir: str, spm: str) -> None:
     seqio.TaskRegistry.remove(name)
     seqio.TaskRegistry.add(name, source=source,
                            preprocessors=[*steps, seqio.preprocessors.append_eos_after_trim],
-                           output_features=features)
+                           output_features=features,
+                           shuffle_buffer_size=token_source.SHUFFLE_BUFFER)
   seqio.MixtureRegistry.remove("motiongpt_pretrain")
   seqio.MixtureRegistry.add("motiongpt_pretrain", [(name, 1.0) for name in TASKS])
 

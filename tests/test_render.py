@@ -23,6 +23,27 @@ def test_gif_of_features_and_joints_side_by_side(sample_dir, tmp_path):
   assert frames[0][..., :3].std() > 5
 
 
+def test_gif_frames_keep_their_colours_timing_and_count(tmp_path):
+  from PIL import Image
+  rng = np.random.default_rng(0)
+  # flat-coloured frames with an anti-aliased-like gradient, as the renders are
+  frames = []
+  for k in range(5):
+    f = np.full((64, 96, 3), 240, np.uint8)
+    f[10:30, 10 + 5 * k:40 + 5 * k] = (200, 60, 80)
+    f[40:60, :] = np.linspace(0, 255, 96, dtype=np.uint8)[None, :, None]
+    f[0:5, 0:5] = rng.integers(0, 256, (5, 5, 3))
+    frames.append(f)
+  out = render.write_gif(str(tmp_path / "g.gif"), frames, 50.0)
+  with Image.open(out) as gif:
+    assert gif.n_frames == 5 and gif.info["loop"] == 0 and gif.info["duration"] == 50
+    for k, want in enumerate(frames):
+      gif.seek(k)
+      got = np.asarray(gif.convert("RGB")).astype(int)
+      assert np.abs(got - want).mean() < 2.0  # of 255
+      np.testing.assert_array_equal(got[20, 20 + 5 * k], (200, 60, 80))
+
+
 def test_png_and_mp4(sample_dir, tmp_path):
   joints = np.load(os.path.join(sample_dir, "new_joints", "012314.npy"))
   png = render.render_frame([joints], str(tmp_path / "f.png"), frame=10)

@@ -367,3 +367,46 @@ def test_indivisible_sharding_names_the_parameter():
                      r"\('heads', size 4\) cannot be split over the 8 devices"):
     partitioning.check_divisible(partitioning.make_mesh(model_parallel=8), abstract,
                                  lm_task.param_logical_specs(model))
+
+
+def test_code_noise_replaces_only_motion_codes_of_the_decoder_inputs_at_its_rate():
+  from motiongpt_jax.t5.lm_task import corrupt_codes
+  first, count = 100, 50
+  rng = np.random.default_rng(0)
+  # text ids below, codes inside, boundary/special ids above the codes' range
+  tokens = jnp.asarray(rng.integers(0, 200, (64, 128)), jnp.int32)
+  out = np.asarray(corrupt_codes(tokens, jax.random.PRNGKey(0), 0.3, first, count))
+  tokens = np.asarray(tokens)
+  is_code = (tokens >= first) & (tokens < first + count)
+  np.testing.assert_array_equal(out[~is_code], tokens[~is_code])
+  assert np.all((out[is_code] >= first) & (out[is_code] < first + count))
+  changed = (out != tokens)[is_code].mean()
+  # a swapped code stays the same one time in 50
+  np.testing.assert_allclose(changed, 0.3 * (1 - 1 / count), atol=0.02)
+  assert np.array_equal(np.asarray(corrupt_codes(jnp.asarray(tokens), jax.random.PRNGKey(0),
+                                                 0.0, first, count)), tokens)
+  # drawn uniformly: every code appears among the replacements
+  assert len(np.unique(out[is_code & (out != tokens)])) == count
+
+
+def test_task_corrupts_decoder_inputs_only_when_code_noise_is_set():
+  """T5Task with ``code_noise`` trains on corrupted decoder inputs (another loss on a batch
+  of codes), and is the plain task when the rate is 0 or no id of the batch is a code."""
+  cfg = tiny()
+  model, params = init(cfg)
+  rng = np.random.default_rng(0)
+  targets = rng.integers(10, 60, (4, 12)).astype(np.int32)
+  batch = {"encoder_input_tokens": rng.integers(2, 60, (4, 10)).astype(np.int32),
+           "decoder_target_tokens": targets,
+           "decoder_input_tokens": np.concatenate([np.zeros((4, 1), np.int32),
+                                                   targets[:, :-1]], 1)}
+  key = jax.random.PRNGKey(1)
+
+  def loss(noise):
+    task = lm_task.T5Task(cfg, lambda step: batch, code_noise=noise)
+    return float(task.loss_fn(params, {}, batch, key)[0])
+
+  plain = loss(None)
+  assert loss((0.0, 10, 50)) == plain
+  assert loss((0.5, 100, 50)) == plain  # no id of the batch is one of these codes
+  assert abs(loss((0.5, 10, 50)) - plain) > 1e-3

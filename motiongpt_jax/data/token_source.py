@@ -58,11 +58,15 @@ def mirrored_count(data_dir: str, tokens_dir: str, split: str) -> int:
   return sum(1 for e in load_examples(data_dir, tokens_dir, split) if len(e["motion_mirrored"]))
 
 
+# Examples each task's shuffle buffer holds (seqio's default is 1,000): the source is already
+# shuffled whole (``dataset_fn``), as the cache is.
+SHUFFLE_BUFFER = 128
+
+
 def dataset_fn(data_dir: str, tokens_dir: str):
   """A seqio.FunctionDataSource function over ``load_examples``."""
 
   def fn(split: str, shuffle_files: bool = False, seed: int | None = None):
-    del shuffle_files, seed  # one in-memory table; seqio shuffles examples
     examples = load_examples(data_dir, tokens_dir, split)
 
     def ragged(key):
@@ -75,6 +79,13 @@ def dataset_fn(data_dir: str, tokens_dir: str):
              "motion": ragged("motion"), "motion_mirrored": ragged("motion_mirrored"),
              "frames": np.array([e["frames"] for e in examples], np.int32),
              "seconds": np.array([e["seconds"] for e in examples], np.float32)}
-    return tf.data.Dataset.from_tensor_slices(table)
+    ds = tf.data.Dataset.from_tensor_slices(table)
+    if shuffle_files and seed is not None:
+      # The whole table, reshuffled every epoch, before any preprocessing (as the cache is
+      # written globally shuffled): the tasks' own buffers (``SHUFFLE_BUFFER``) stay small,
+      # so a mixture of 18 tasks starts without preprocessing 18 x 1,000 examples first.
+      # Seeded, so every host draws the same order and its ``ds.shard`` share is disjoint.
+      ds = ds.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+    return ds
 
   return fn

@@ -109,7 +109,9 @@ class _Panel:
     ax.set_zlim(0, top)
     ax.view_init(elev=20, azim=-60)
     ax.set_axis_off()
-    ax.set_title("\n".join(textwrap.wrap(title, 44)[:3]), fontsize=13, pad=2)
+    # A fixed title position: matplotlib places a free one anew at every frame, which
+    # measured 16% of a GIF's time.
+    ax.set_title("\n".join(textwrap.wrap(title, 44)[:3]), fontsize=13, pad=2, y=1.0)
     self.floor = Poly3DCollection([], edgecolor="none", zorder=0)
     ax.add_collection3d(self.floor)
     self.border = Poly3DCollection([], facecolor="none", edgecolor="#aab4c0", linewidth=1.0,
@@ -207,6 +209,17 @@ def render_frame(motions: Sequence[np.ndarray], out_path: str, frame: int | None
   return out_path
 
 
+def write_gif(path: str, frames: Sequence[np.ndarray], frame_ms: float) -> str:
+  """RGB frames [H, W, 3] as a looping GIF, each frame on its own 256-colour palette from
+  PIL's fast octree quantiser (PIL's default, median cut, took a third of a render's time;
+  our flat-coloured drawings lose nothing visible)."""
+  from PIL import Image
+  images = [Image.fromarray(np.ascontiguousarray(f)).quantize(
+      256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE) for f in frames]
+  images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+  return path
+
+
 def render_animation(motions: Sequence[np.ndarray], out_path: str, titles: Sequence[str] = (),
                      mean=None, std=None, fps: float | None = None, stride: int = 1) -> str:
   """Writes the motions side by side as an animated .gif or .mp4."""
@@ -226,7 +239,7 @@ def render_animation(motions: Sequence[np.ndarray], out_path: str, titles: Seque
   plt.close(fig)
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   if ext == ".gif":
-    imageio.mimsave(out_path, frames, duration=1000.0 / fps, loop=0)
+    write_gif(out_path, frames, 1000.0 / fps)
   else:
     # libx264 needs even frame sizes.
     h, w = frames[0].shape[:2]

@@ -132,12 +132,12 @@ class _Demo:
   def train(self, name: str, train_fn, workdir: str, extra=()) -> bool:
     """One training stage at the demo's budget; False when it was stopped by a signal."""
     steps = self.c.steps[name]
-    overrides = [f"--config.train.steps={steps}", f"--config.train.seed={self.c.seed}"]
+    # The demo's own stages score the VQ-VAE (test reconstruction) and the language model
+    # (the paper's tables); the evaluator reports its validation R-precision at its last step.
+    overrides = [f"--config.train.steps={steps}", f"--config.train.seed={self.c.seed}",
+                 f"--config.train.eval_every={steps if name == 'evaluator' else 0}"]
     if name != "vqvae":
-      # The demo's evaluation stage scores the language model (the paper's tables); the
-      # evaluator reports its R-precision on the validation split at its last step.
-      overrides += [f"--config.train.eval_every={steps if name == 'evaluator' else 0}",
-                    f"--config.train.checkpoint_every={max(steps // 3, 1)}"]
+      overrides += [f"--config.train.checkpoint_every={max(steps // 3, 1)}"]
     overrides += list(extra) + self.c.overrides[name].split()
     trained = train_fn(self.data, workdir, config_utils.project_config(self.c.configs[name]),
                        overrides, report=self.report)

@@ -118,8 +118,10 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
         [n.strip() for n in tc.seqio_eval_tasks.split(",") if n.strip()],
         config.data.inputs_length, config.data.targets_length, tc.seqio_eval_examples,
         eos_id=vocab.eos_id)
+  code_noise = (config.loss.get("code_noise", 0.0), vocab.motion_offset,
+                vocab.num_motion_codes)
   task = T5Task(model_config, batches.batch, config.loss.z_loss, config.loss.label_smoothing,
-                init_params, eval_batches, seqio_evaluator)
+                init_params, eval_batches, seqio_evaluator, code_noise)
   with training_run(workdir, config, model_config):
     report.log(f"T5 {config.model.preset} ({config.stage}) on {config.mixture}: vocabulary "
                f"{vocab.vocab_size} ids in {model_config.vocab_size} rows")

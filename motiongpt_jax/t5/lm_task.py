@@ -37,13 +37,29 @@ def loss_fn(model: Transformer, params, batch: dict, dropout_key, *, z_loss: flo
                               real_vocab_size=model.config.real_vocab_size)
 
 
+def corrupt_codes(tokens, key, rate: float, first_id: int, count: int):
+  """T2M-GPT's input corruption (Zhang et al. 2023, ``train_t2m_trans.py``): each token of
+  ``tokens`` that is one of the ``count`` motion codes from ``first_id`` on is replaced, with
+  probability ``rate``, by a code drawn uniformly. Applied to the decoder's inputs only (the
+  targets stay), it teaches the model to continue after its own sampling errors."""
+  swap_key, code_key = jax.random.split(key)
+  is_code = (tokens >= first_id) & (tokens < first_id + count)
+  swap = is_code & jax.random.bernoulli(swap_key, rate, tokens.shape)
+  codes = first_id + jax.random.randint(code_key, tokens.shape, 0, count, tokens.dtype)
+  return jnp.where(swap, codes, tokens)
+
+
 class T5Task:
   """Trains a T5 on batches from ``batch_fn(step)`` (a pure function of the step)."""
 
   def __init__(self, config: T5Config, batch_fn: Callable[[int], dict], z_loss: float = 1e-4,
                label_smoothing: float = 0.0, init_params=None,
-               eval_batches: list[dict] | None = None, seqio_evaluator=None):
+               eval_batches: list[dict] | None = None, seqio_evaluator=None,
+               code_noise: tuple[float, int, int] | None = None):
+    """``code_noise``: (rate, first motion-code id, number of codes) for
+    ``corrupt_codes`` on the training batches' decoder inputs; None or rate 0: none."""
     self.model = Transformer(config)
+    self.code_noise = code_noise if code_noise and code_noise[0] > 0 else None
     self.seqio_evaluator = seqio_evaluator  # params -> {name: value}, e.g. PeriodicEvaluator
     self.batch_fn = batch_fn
     self.z_loss, self.label_smoothing = z_loss, label_smoothing
@@ -59,6 +75,10 @@ class T5Task:
     return nn.unbox(init_variables(self.model, key)["params"]), {}
 
   def loss_fn(self, params, extra, batch, key):
+    if self.code_noise:
+      key, noise_key = jax.random.split(key)
+      batch = dict(batch, decoder_input_tokens=corrupt_codes(
+          batch["decoder_input_tokens"], noise_key, *self.code_noise))
     loss, metrics = loss_fn(self.model, params, batch, key, z_loss=self.z_loss,
                             label_smoothing=self.label_smoothing)
     return loss, (extra, metrics)
