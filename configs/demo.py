@@ -23,7 +23,7 @@ def get_config(variant=None):
       "vqvae": "vqvae.py:tiny", "pretrain": "t5_pretrain.py:tiny",
       "instruct": "t5_instruct.py:tiny", "evaluator": "evaluator.py:tiny"})
   c.steps = ml_collections.ConfigDict(
-      {"vqvae": 1200, "pretrain": 200, "instruct": 1500, "evaluator": 500})
+      {"vqvae": 1200, "pretrain": 200, "instruct": 1700, "evaluator": 500})
   # More overrides of each stage's config, space-separated ("--config.x=1 --config.y=2").
   c.overrides = ml_collections.ConfigDict(
       {"vqvae": "", "pretrain": "", "instruct": "", "evaluator": ""})
