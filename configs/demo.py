@@ -1,8 +1,10 @@
 """The demo (``motiongpt demo``): the whole pipeline on the procedural data set.
 
-``configs/demo.py`` (the default) sizes every stage so the demo fits about 20 minutes on 2
-CPU cores; ``:quick`` runs a few steps of everything (a check of the pipeline, not of the
-quality). Override anything from the command line, e.g. ``--config.steps.instruct=3000``
+``configs/demo.py`` (the default) sizes every stage so the demo meets its quality targets at
+the paper's sampling: 10.2-10.5 minutes on the 2 CPU cores that measured it (an estimated 30
+on a 3x slower 2-core machine; README); ``:quick`` runs a few steps of everything (a check of
+the pipeline, not of the quality). Override anything from the command line, e.g.
+``--config.steps.instruct=4000``
 or ``--config.sampling.temperature=0.5``.
 """
 
