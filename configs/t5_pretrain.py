@@ -43,6 +43,8 @@ def get_config(variant=None):
   c.data.drop_one_token = 0.0
   # Rate of the four scored tasks in the mixture motiongpt_instruct_core (the others: 1).
   c.data.core_rate = 4.0
+  # Rates of chosen templates there, by name: "m2m_prediction=24,t2m_caption=12" ("": none).
+  c.data.task_rates = ""
 
   c.loss = ml_collections.ConfigDict()
   c.loss.z_loss = 1e-4

@@ -12,6 +12,6 @@ from tasks import instructions, pretraining
 
 
 def register(data_dir: str, tokens_dir: str, spm: str, drop_one_token: float = 0.0,
-             core_rate: float = 4.0) -> None:
+             core_rate: float = 4.0, task_rates: str = "") -> None:
   pretraining.register(data_dir, tokens_dir, spm)
-  instructions.register(data_dir, tokens_dir, spm, drop_one_token, core_rate)
+  instructions.register(data_dir, tokens_dir, spm, drop_one_token, core_rate, task_rates)

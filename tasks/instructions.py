@@ -16,7 +16,8 @@ Each task ``motiongpt_instruct_<template>`` picks a phrasing at random (seeded);
 Mixture ``motiongpt_instruct``: all training variants at equal rates.
 Mixture ``motiongpt_instruct_core``: the same tasks, with the four the paper's tables score
 (text-to-motion, motion-to-text, prediction, in-between) at rate 4 (``core_rate``) and the rest at 1, so a
-small training budget (the CPU demo) goes mostly where it is measured.
+small training budget (the CPU demo) goes mostly where it is measured; ``task_rates`` sets any
+template's rate there by name.
 
 Offline caching (``motiongpt tasks cache``). Before the ``seqio.CacheDatasetPlaceholder`` a
 training task tokenizes, per example, every value its phrasings can put in a placeholder
@@ -283,13 +284,37 @@ def _postprocess_and_metrics(spec: dict, num_codes: int):
   return task_metrics.postprocess_number, [task_metrics.number_metrics]
 
 
+def parse_rates(text: str) -> dict[str, float]:
+  """``"m2m_prediction=24,t2m_caption=12"`` -> {template: rate} (config ``data.task_rates``);
+  raises ValueError naming the entry that is not ``template=rate`` with a known template and a
+  finite rate > 0."""
+  known = load_templates()
+  rates = {}
+  for entry in filter(None, (e.strip() for e in text.split(","))):
+    name, sep, value = entry.partition("=")
+    name = name.strip().removeprefix("motiongpt_instruct_")
+    try:
+      rate = float(value) if sep else float("nan")
+    except ValueError:
+      rate = float("nan")
+    if name not in known:
+      raise ValueError(f"data.task_rates: {entry!r}: no instruction template {name!r}; "
+                       f"expected one of {', '.join(sorted(known))}")
+    if not (rate > 0 and rate < float("inf")):
+      raise ValueError(f"data.task_rates: {entry!r}: expected template=rate with a finite "
+                       f"rate > 0")
+    rates[name] = rate
+  return rates
+
+
 def register(data_dir: str, tokens_dir: str, spm: str, drop_one_token: float = 0.0,
-             core_rate: float = 4.0) -> list[str]:
+             core_rate: float = 4.0, task_rates: str = "") -> list[str]:
   """Registers every instruction task (and its ``_eval`` variant) and the two mixtures;
   ``drop_one_token``: the rate of MotionGPT's token-drop augmentation in training tasks
   (``preprocessors.DROP_ONE_TOKEN_RATE`` as the reference; 0 leaves motions whole);
   ``core_rate``: the rate of the four scored tasks in ``motiongpt_instruct_core`` (the
-  others have 1)."""
+  others have 1); ``task_rates`` (``parse_rates``) sets chosen templates' rates there."""
+  rates = parse_rates(task_rates)
   vocab = vocabulary_for_tokens(tokens_dir, spm)
   source = seqio.FunctionDataSource(token_source.dataset_fn(data_dir, tokens_dir),
                                     splits=tuple(token_source.SPLITS))
@@ -321,9 +346,11 @@ def register(data_dir: str, tokens_dir: str, spm: str, drop_one_token: float = 0
   seqio.MixtureRegistry.remove("motiongpt_instruct")
   seqio.MixtureRegistry.add("motiongpt_instruct", [(n, 1.0) for n in names])
   seqio.MixtureRegistry.remove("motiongpt_instruct_core")
-  seqio.MixtureRegistry.add("motiongpt_instruct_core",
-                            [(n, core_rate if n.removeprefix("motiongpt_instruct_") in CORE_TASKS
-                              else 1.0) for n in names])
+  core = []
+  for n in names:
+    template = n.removeprefix("motiongpt_instruct_")
+    core.append((n, rates.get(template, core_rate if template in CORE_TASKS else 1.0)))
+  seqio.MixtureRegistry.add("motiongpt_instruct_core", core)
   return names
 
 

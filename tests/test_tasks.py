@@ -177,6 +177,31 @@ def test_instruction_tasks_yield_filled_examples(registered, name):
     assert "Placeholder" not in text and "\u2047" not in text, text  # no UNK (⁇)
 
 
+def test_core_mixture_rates_by_template(registered):
+  import tasks
+  from tasks.instructions import CORE_TASKS, parse_rates
+  d = registered
+  try:
+    tasks.register(d["data"], d["tokens"], d["spm"], core_rate=12.0,
+                   task_rates="m2m_prediction=24, motiongpt_instruct_t2t_random_caption=3")
+    mixture = seqio.get_mixture_or_task("motiongpt_instruct_core")
+    rates = {t.name.removeprefix("motiongpt_instruct_"): mixture.get_rate(t)
+             for t in mixture.tasks}
+    assert len(rates) == 18 and rates["m2m_prediction"] == 24.0
+    assert rates["t2t_random_caption"] == 3.0
+    assert all(rates[t] == 12.0 for t in CORE_TASKS if t != "m2m_prediction")
+    assert sum(r == 1.0 for r in rates.values()) == 18 - 5
+  finally:
+    tasks.register(d["data"], d["tokens"], d["spm"])
+  assert parse_rates("") == {}
+  for bad, says in (("m2m_predict=2", "no instruction template 'm2m_predict'"),
+                    ("m2m_prediction", "finite rate > 0"),
+                    ("m2m_prediction=0", "finite rate > 0"),
+                    ("m2m_prediction=x", "finite rate > 0")):
+    with pytest.raises(ValueError, match=says):
+      parse_rates(bad)
+
+
 def test_prediction_and_inbetween_rules_token_by_token():
   from motiongpt_jax import preprocessors as instructions
   codes = tf.constant(list(range(10, 30)), tf.int32)  # 20 tokens

@@ -81,7 +81,7 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
   config = resolve_config(config, overrides, DEFAULT_CONFIG)
   data, tokens, spm = data_paths(data, tokens, spm)
   tasks.register(data, tokens, spm, config.data.get("drop_one_token", 0.0),
-                 config.data.get("core_rate", 4.0))
+                 config.data.get("core_rate", 4.0), config.data.get("task_rates", ""))
   vocab = vocabulary_for_tokens(tokens, spm)
   shape = {k: config.model[k] for k in t5_config.SHAPE_FIELDS
            if config.model.get(k) is not None}
