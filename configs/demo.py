@@ -1,11 +1,10 @@
 """The demo (``motiongpt demo``): the whole pipeline on the procedural data set.
 
 ``configs/demo.py`` (the default) sizes every stage so the demo meets its quality targets at
-the paper's sampling: 10.2-10.5 minutes on the 2 CPU cores that measured it (an estimated 30
-on a 3x slower 2-core machine; README); ``:quick`` runs a few steps of everything (a check of
-the pipeline, not of the quality). Override anything from the command line, e.g.
-``--config.steps.instruct=4000``
-or ``--config.sampling.temperature=0.5``.
+the paper's sampling. Its wall time depends on the machine: 10.2-10.5 minutes on one 2-core
+machine, 19.1-20.9 on a slower, noisier one (README). ``:quick`` runs a few steps of
+everything (a check of the pipeline, not of the quality). Override anything from the command
+line, e.g. ``--config.steps.instruct=4000`` or ``--config.sampling.temperature=0.5``.
 """
 
 import ml_collections
