@@ -53,6 +53,19 @@ def step_child(name: str, steps: int) -> dict:
           "temp_mib": temp / 2 ** 20}
 
 
+def median_ms(fn, repeats: int, *args) -> float:
+  """Median wall time in ms of ``jax.jit(fn)(*args)`` over ``repeats`` runs after one."""
+  import jax
+  fn = jax.jit(fn)
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return 1e3 * statistics.median(times)
+
+
 def reduce_figures(repeats: int = 30) -> dict:
   import jax
   import jax.numpy as jnp
@@ -61,17 +74,7 @@ def reduce_figures(repeats: int = 30) -> dict:
   ways = {"reduce over the batch axis (jnp.sum(g, 0))": lambda g: jnp.sum(g, 0),
           "product with ones (lax.dot_general)": lambda g: jax.lax.dot_general(
               jnp.ones((g.shape[0],), g.dtype), g, (((0,), (0,)), ((), ())))}
-  out = {}
-  for label, fn in ways.items():
-    fn = jax.jit(fn)
-    fn(g).block_until_ready()
-    times = []
-    for _ in range(repeats):
-      t0 = time.perf_counter()
-      fn(g).block_until_ready()
-      times.append(time.perf_counter() - t0)
-    out[label] = 1e3 * statistics.median(times)
-  return out
+  return {label: median_ms(fn, repeats, g) for label, fn in ways.items()}
 
 
 def bf16_figures(repeats: int = 20) -> dict:
@@ -79,16 +82,6 @@ def bf16_figures(repeats: int = 20) -> dict:
   import jax.numpy as jnp
   import numpy as np
   rng = np.random.default_rng(0)
-
-  def timed_ms(fn, *args):
-    fn = jax.jit(fn)
-    jax.block_until_ready(fn(*args))
-    times = []
-    for _ in range(repeats):
-      t0 = time.perf_counter()
-      jax.block_until_ready(fn(*args))
-      times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
 
   def conv(x, k, out=None):  # 3-tap, dilation 3, as the VQ-VAE's residual blocks
     return jax.lax.conv_general_dilated(x, k, (1,), [(3, 3)], rhs_dilation=(3,),
@@ -119,7 +112,7 @@ def bf16_figures(repeats: int = 20) -> dict:
               "bfloat16 -> float32": (lambda a, b: fn(a, b, jnp.float32), a16, b16),
               "as GEMM, bfloat16 -> float32": (
                   lambda a, b: conv_gemm(a, b, jnp.float32), a16, b16)}
-    rows[label] = {way: timed_ms(f, x, y) for way, (f, x, y) in ways.items()}
+    rows[label] = {way: median_ms(f, repeats, x, y) for way, (f, x, y) in ways.items()}
   return rows
 
 

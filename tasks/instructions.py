@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import re
 
@@ -291,16 +292,16 @@ def parse_rates(text: str) -> dict[str, float]:
   known = load_templates()
   rates = {}
   for entry in filter(None, (e.strip() for e in text.split(","))):
-    name, sep, value = entry.partition("=")
+    name, _, value = entry.partition("=")
     name = name.strip().removeprefix("motiongpt_instruct_")
-    try:
-      rate = float(value) if sep else float("nan")
-    except ValueError:
-      rate = float("nan")
     if name not in known:
       raise ValueError(f"data.task_rates: {entry!r}: no instruction template {name!r}; "
                        f"expected one of {', '.join(sorted(known))}")
-    if not (rate > 0 and rate < float("inf")):
+    try:
+      rate = float(value)
+    except ValueError:
+      rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
       raise ValueError(f"data.task_rates: {entry!r}: expected template=rate with a finite "
                        f"rate > 0")
     rates[name] = rate
