@@ -16,6 +16,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from typing import Callable, Sequence
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,6 +58,23 @@ def interleave(frameworks: Sequence[str], rounds: int,
       results[framework].append(run_child(child_argv(framework), threads))
       log(f"round {r + 1}/{rounds} {framework} done")
   return results
+
+
+def best_block(step: Callable[[int], None], steps: int, block: int,
+               sync: Callable[[], None] = lambda: None) -> float:
+  """Seconds per call of ``step(i)`` for i in range(steps), timed in blocks of ``block``
+  calls (``sync`` waits for the block's work to finish): the best block's. A block that
+  met other load on a shared machine is slower, never faster, so the best one is the
+  figure that repeats (timeit's rule)."""
+  times = []
+  for first in range(0, steps, block):
+    last = min(first + block, steps)
+    start = time.perf_counter()
+    for i in range(first, last):
+      step(i)
+    sync()
+    times.append((time.perf_counter() - start) / (last - first))
+  return min(times)
 
 
 def spread(values: Sequence[float]) -> tuple[float, float]:

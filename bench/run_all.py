@@ -29,7 +29,7 @@ BENCHMARKS = [
     ("t5 top-k 50 generation", "t5_bench.py", ["--configs", "tiny", "--skip-train",
                                                "--top-k", "50", "--gen-batches", "1,16,64"]),
     ("VQ-VAE training", "vqvae_bench.py", ["--variant", "tiny"]),
-    ("text-to-motion replication", "eval_bench.py", ["--motions", "128", "--reps", "1"]),
+    ("text-to-motion replication", "eval_bench.py", ["--motions", "128", "--reps", "3"]),
 ]
 
 

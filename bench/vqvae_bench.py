@@ -1,13 +1,16 @@
 """VQ-VAE training throughput: this project (JAX) vs the same network in plain PyTorch.
 
-    python bench/vqvae_bench.py [--variant tiny|base] [--steps 40] [--warmup 5] [--rounds 5]
+    python bench/vqvae_bench.py [--variant tiny|base] [--steps 40] [--block 5] [--warmup 5]
+                                [--rounds 5]
 
 Both sides train the identical network (conv encoder/decoder, EMA codebook with dead-code
 reset, smooth-L1 + velocity + commitment loss, AdamW with gradient clipping) on the same
 random batches, one framework per subprocess so that each one's peak memory (max RSS) is its
 own, interleaved A B A B ... for ``--rounds`` rounds on the same pinned CPUs
-(``harness.py``). Prints steps/s and peak memory side by side, medians with their spread,
-and the median of the per-round JAX/PyTorch ratios.
+(``harness.py``). Each process times its steps in blocks of ``--block`` and keeps its best
+block (as ``t5_bench.py`` keeps its best repeat), so a moment of load on a shared machine
+does not land in one framework's figure. Prints steps/s and peak memory side by side,
+medians with their spread, and the median of the per-round JAX/PyTorch ratios.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ import json
 import os
 import resource
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -30,7 +32,7 @@ def load(variant, dtype="float32"):
   return config_utils.load_config(f"configs/vqvae.py:{variant}", [f"model.dtype={dtype}"])
 
 
-def run_jax(config, steps, warmup):
+def run_jax(config, steps, block, warmup):
   import jax
   import numpy as np
   from motiongpt_jax.train import trainer
@@ -48,14 +50,16 @@ def run_jax(config, steps, warmup):
   for i in range(warmup):
     state, metrics = step(state, batches[i % 4], key)
   jax.block_until_ready(state)
-  start = time.perf_counter()
-  for i in range(steps):
+
+  def one(i):
+    nonlocal state, metrics
     state, metrics = step(state, batches[i % 4], key)
-  jax.block_until_ready(state)
-  return time.perf_counter() - start, float(metrics["loss"])
+
+  best = harness.best_block(one, steps, block, sync=lambda: jax.block_until_ready(state))
+  return best, float(metrics["loss"])
 
 
-def run_torch(config, steps, warmup):
+def run_torch(config, steps, block, warmup):
   import numpy as np
   import torch
   import torch.nn.functional as F
@@ -114,26 +118,28 @@ def run_torch(config, steps, warmup):
 
   for i in range(warmup):
     train_step(batches[i % 4])
-  start = time.perf_counter()
-  for i in range(steps):
-    loss = train_step(batches[i % 4])
-  return time.perf_counter() - start, float(loss)
+  losses = []
+  best = harness.best_block(lambda i: losses.append(train_step(batches[i % 4])), steps, block)
+  return best, float(losses[-1])
 
 
-def child(framework, variant, steps, warmup, dtype, threads):
+def child(framework, variant, steps, block, warmup, dtype, threads):
   if framework == "torch":
     import torch
     torch.set_num_threads(threads)
   config = load(variant, dtype)
-  seconds, loss = (run_jax if framework == "jax" else run_torch)(config, steps, warmup)
+  step_seconds, loss = (run_jax if framework == "jax" else run_torch)(config, steps, block,
+                                                                    warmup)
   peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-  print(json.dumps({"seconds": seconds, "loss": loss, "peak_mb": peak_mb}))
+  print(json.dumps({"step_seconds": step_seconds, "loss": loss, "peak_mb": peak_mb}))
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--variant", default="tiny")
   parser.add_argument("--steps", type=int, default=40)
+  parser.add_argument("--block", type=int, default=5,
+                      help="steps per timed block; each process reports its best block")
   parser.add_argument("--warmup", type=int, default=5)
   parser.add_argument("--rounds", type=int, default=5,
                       help="alternating rounds, one process per framework and round")
@@ -145,12 +151,14 @@ def main():
   parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
-    return child(args.child, args.variant, args.steps, args.warmup, args.dtype, args.threads)
+    return child(args.child, args.variant, args.steps, args.block, args.warmup, args.dtype,
+                 args.threads)
   config = load(args.variant)
   batch = config.train.batch_size
   print(f"VQ-VAE :{args.variant} training step (width {config.model.width}, codebook "
         f"{config.model.num_codes}x{config.model.code_dim}, batch {batch} x "
-        f"{config.data.window} frames), {args.steps} timed steps after {args.warmup} warm-up, "
+        f"{config.data.window} frames), {args.steps} timed steps in blocks of {args.block} (the "
+        f"best block per process) after {args.warmup} warm-up, "
         f"{args.threads} pinned CPU threads each, {args.rounds} alternating rounds; parameters "
         f"float32 in every row; median ±half-range/median over the rounds")
   print(f"{'activations':12}{'metric':22}{'JAX (this project)':>20}{'PyTorch':>16}"
@@ -160,9 +168,10 @@ def main():
     rows = harness.interleave(
         ("jax", "torch"), args.rounds,
         lambda f: [__file__, "--child", f, "--variant", args.variant, "--steps",
-                   str(args.steps), "--warmup", str(args.warmup), "--dtype", dtype,
+                   str(args.steps), "--block", str(args.block), "--warmup", str(args.warmup),
+                   "--dtype", dtype,
                    "--threads", str(args.threads)], args.threads, log=lambda line: None)
-    sps = {k: [args.steps / r["seconds"] for r in v] for k, v in rows.items()}
+    sps = {k: [1.0 / r["step_seconds"] for r in v] for k, v in rows.items()}
     mem = {k: [r["peak_mb"] for r in v] for k, v in rows.items()}
     for metric, j, t, digits in [("steps/s", sps["jax"], sps["torch"], 2),
                                  ("peak memory (RSS, MB)", mem["jax"], mem["torch"], 0)]:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from motiongpt_jax import partitioning
+from motiongpt_jax import partitioning, reductions
 from motiongpt_jax.t5 import config as t5_config
 from motiongpt_jax.t5 import decoding, lm_task, losses
 from motiongpt_jax.t5.network import Transformer
@@ -277,6 +277,31 @@ def test_kth_largest_equals_lax_top_k():
     np.testing.assert_array_equal(np.asarray(decoding.kth_largest(jnp.asarray(x), k)), want)
   # k beyond the vocabulary keeps everything (the smallest value).
   np.testing.assert_array_equal(decoding.kth_largest(jnp.asarray(x), 10_000), x.min(-1))
+
+
+def test_argmax_argmin_equal_jnp_ties_nan_inf_and_ints():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(9, 1152)).astype(np.float32)
+  x[1, [5, 700]] = 50.0  # tied maximum: the first wins
+  x[2, [3, 900]] = -50.0  # tied minimum
+  x[3, [40, 41]] = np.nan  # a NaN row: its first NaN, as jnp
+  x[4] = 1.0  # all equal
+  x[5, 17] = np.inf
+  x[6, 1000] = -np.inf
+  x[7] = decoding.NEG_INF
+  x[8, ::3] = -0.0
+  for ours, theirs in ((reductions.argmax, jnp.argmax), (reductions.argmin, jnp.argmin)):
+    got = jax.jit(ours)(jnp.asarray(x))
+    assert got.dtype == jnp.int32
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(theirs(jnp.asarray(x), -1)))
+  # Leading axes and integers.
+  ints = jnp.asarray(rng.integers(-3, 3, (4, 5, 33)), jnp.int32)
+  np.testing.assert_array_equal(reductions.argmax(ints), jnp.argmax(ints, -1))
+  np.testing.assert_array_equal(reductions.argmin(ints), jnp.argmin(ints, -1))
+  # The training accuracy still counts the first maximum as the prediction.
+  logits = jnp.zeros((1, 2, 6)).at[0, 0, 2].set(1.0)
+  _, metrics = losses.weighted_loss(logits, jnp.array([[2, 1]]))
+  assert float(metrics["accuracy"]) == 0.5  # row 1 is all ties: argmax 0, target 1
 
 
 def test_categorical_draws_follow_the_softmax():

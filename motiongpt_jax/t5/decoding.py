@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from motiongpt_jax import reductions
 from motiongpt_jax.t5.network import Transformer
 
 from motiongpt_jax.t5.layers import NEG_INF  # noqa: E402  one masking value for logits
@@ -161,7 +162,7 @@ def sample(model: Transformer, params, encoder_tokens, rng, *, max_decode_length
       logits = logits_mask_fn(i, sequences, logits)
     rng, key = jax.random.split(rng)
     if temperature == 0.0:
-      chosen = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+      chosen = reductions.argmax(logits)
       scaled = logits
       token_logp = jnp.take_along_axis(jax.nn.log_softmax(scaled), chosen[:, None], -1)[:, 0]
     else:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from motiongpt_jax import reductions
+
 
 def cross_entropy_with_z_loss(logits, targets, z_loss: float = 1e-4,
                               label_smoothing: float = 0.0, real_vocab_size: int | None = None):
@@ -46,7 +48,7 @@ def weighted_loss(logits, targets, weights=None, z_loss: float = 1e-4,
   total = jnp.sum(per_token * weights)
   num_tokens = jnp.maximum(jnp.sum(weights), 1.0)
   loss = total / num_tokens if normalize else total
-  correct = (jnp.argmax(logits, -1) == targets).astype(jnp.float32)
+  correct = (reductions.argmax(logits) == targets).astype(jnp.float32)
   metrics = {"loss": loss, "z_loss": jnp.sum(z_term * weights) / num_tokens,
              "accuracy": jnp.sum(correct * weights) / num_tokens,
              "target_tokens": jnp.sum(weights)}

@@ -13,6 +13,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from motiongpt_jax import reductions
+
 
 @flax.struct.dataclass
 class CodebookState:
@@ -37,7 +39,7 @@ def nearest_codes(vectors: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
   flat = vectors.reshape(-1, vectors.shape[-1]).astype(jnp.float32)
   distance = (jnp.sum(flat ** 2, axis=1, keepdims=True) - 2.0 * flat @ codebook.T
               + jnp.sum(codebook ** 2, axis=1)[None, :])
-  return jnp.argmin(distance, axis=1).reshape(vectors.shape[:-1])
+  return reductions.argmin(distance).reshape(vectors.shape[:-1])
 
 
 def lookup(codes: jnp.ndarray, codebook: jnp.ndarray) -> jnp.ndarray:
