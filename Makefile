@@ -28,7 +28,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m slow
 
-# Every JAX-vs-PyTorch benchmark, interleaved, and one table of ratios (about 30 min on 2 cores).
+# Every JAX-vs-PyTorch benchmark, interleaved, and one table of ratios (30-52 min on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py --out bench/summary.md
 

@@ -19,7 +19,9 @@ The two frameworks run interleaved (``harness.py``: A B A B ... for ``--rounds``
 child pinned to the same CPUs with the same thread count); every figure is the median over
 the rounds with its spread, and each speed-up is the median of the per-round ratios. The
 JAX training step's FLOPs come from XLA's cost analysis; the roof is a 2048^3 float32 matmul
-measured in every child of both frameworks (the better of the two per round).
+measured in every child of both frameworks (the better of the two per round). Generation at
+batch 1 reads every decoder weight once per token, so it is set against a memory roof
+measured the same way (a sum over 256 MiB of float32): the decoder's bytes x tokens/s.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import harness  # noqa: E402
 SHAPES = {"tiny": dict(batch=32, inputs=128, targets=128),
           "small": dict(batch=8, inputs=128, targets=128)}
 GEN_INPUT, GEN_NEW = 32, 64
+ROOF_FLOATS = 2 ** 26  # the memory roof: a sum over 256 MiB of float32, far beyond the caches
 
 
 def config(name):
@@ -126,7 +129,18 @@ def jax_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
   mm = jax.jit(lambda a: a @ a)
   jax.block_until_ready(mm(a))
   peak = 2 * 2048 ** 3 / timed(lambda: jax.block_until_ready(mm(a)), 10)
-  return {"train_seconds": train_seconds, "flops": flops, "gen": gen, "peak": peak}
+  big = jnp.ones((ROOF_FLOATS,), jnp.float32)
+  total = jax.jit(jnp.sum)
+  jax.block_until_ready(total(big))
+  bandwidth = 4 * ROOF_FLOATS / timed(lambda: jax.block_until_ready(total(big)), 10)
+  # What one decoding step reads at batch 1: every decoder weight, the logits' included (the
+  # shared embedding table when the logits use it); the token embedding is one row.
+  decoder = params["decoder"]
+  decoder_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(decoder))
+  if cfg.logits_via_embedding:
+    decoder_bytes += params["token_embedder"]["embedding"].nbytes
+  return {"train_seconds": train_seconds, "flops": flops, "gen": gen, "peak": peak,
+          "bandwidth": bandwidth, "decoder_bytes": int(decoder_bytes)}
 
 
 def torch_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False):
@@ -177,7 +191,9 @@ def torch_child(name, steps, repeats, batches=(1, 16), top_k=0, skip_train=False
   a = torch.ones(2048, 2048)
   a @ a
   peak = 2 * 2048 ** 3 / timed(lambda: a @ a, 10)
-  return {"train_seconds": train_seconds, "gen": gen, "peak": peak}
+  big = torch.ones(ROOF_FLOATS)
+  bandwidth = 4 * ROOF_FLOATS / timed(lambda: big.sum(), 10)
+  return {"train_seconds": train_seconds, "gen": gen, "peak": peak, "bandwidth": bandwidth}
 
 
 def main():
@@ -242,6 +258,17 @@ def main():
     print(f"{name:8}{'matmul roof 2048^3 f32, GFLOP/s':44}"
           f"{harness.cell([r['peak'] / 1e9 for r in j], 1):>16}"
           f"{harness.cell([r['peak'] / 1e9 for r in t], 1):>16}")
+    print(f"{name:8}{'memory roof: sum of 256 MiB f32, GB/s':44}"
+          f"{harness.cell([r['bandwidth'] / 1e9 for r in j], 1):>16}"
+          f"{harness.cell([r['bandwidth'] / 1e9 for r in t], 1):>16}")
+    if "1" in args.gen_batches.split(","):
+      # Batch 1 reads every decoder weight once per token: the bandwidth that takes.
+      read = [r["decoder_bytes"] * GEN_NEW / r["gen"]["1"] / 1e9 for r in j]
+      roof = [max(a["bandwidth"], b["bandwidth"]) / 1e9 for a, b in zip(j, t)]
+      print(f"{name:8}{'JAX batch 1: decoder weights read, GB/s, %':44}"
+            f"{harness.cell(read, 1):>16}"
+            f"{harness.cell([100 * a / r for a, r in zip(read, roof)], 0):>16}"
+            f"  ({j[0]['decoder_bytes'] / 2 ** 20:.0f} MiB per token)")
     if not args.skip_train:
       achieved = [r["flops"] / r["train_seconds"] / 1e9 for r in j]
       roof = [max(a["peak"], b["peak"]) / 1e9 for a, b in zip(j, t)]

@@ -281,7 +281,7 @@ def test_kth_largest_equals_lax_top_k():
 
 def test_argmax_argmin_equal_jnp_ties_nan_inf_and_ints():
   rng = np.random.default_rng(0)
-  x = rng.normal(size=(9, 1152)).astype(np.float32)
+  x = rng.normal(size=(11, 1152)).astype(np.float32)
   x[1, [5, 700]] = 50.0  # tied maximum: the first wins
   x[2, [3, 900]] = -50.0  # tied minimum
   x[3, [40, 41]] = np.nan  # a NaN row: its first NaN, as jnp
@@ -289,15 +289,22 @@ def test_argmax_argmin_equal_jnp_ties_nan_inf_and_ints():
   x[5, 17] = np.inf
   x[6, 1000] = -np.inf
   x[7] = decoding.NEG_INF
-  x[8, ::3] = -0.0
+  x[8] = -1.0
+  x[8, [5, 10]] = [-0.0, 0.0]  # a signed-zero tie at the maximum: position 5
+  x[9] = 1.0
+  x[9, [2, 4]] = [0.0, -0.0]  # and at the minimum: position 2
+  x[10] = np.nan  # all NaN: position 0
   for ours, theirs in ((reductions.argmax, jnp.argmax), (reductions.argmin, jnp.argmin)):
     got = jax.jit(ours)(jnp.asarray(x))
     assert got.dtype == jnp.int32
     np.testing.assert_array_equal(np.asarray(got), np.asarray(theirs(jnp.asarray(x), -1)))
-  # Leading axes and integers.
+  # Leading axes; integers, booleans, bfloat16 (with ties from its rounding).
   ints = jnp.asarray(rng.integers(-3, 3, (4, 5, 33)), jnp.int32)
-  np.testing.assert_array_equal(reductions.argmax(ints), jnp.argmax(ints, -1))
-  np.testing.assert_array_equal(reductions.argmin(ints), jnp.argmin(ints, -1))
+  flags = ints > 1
+  halves = jnp.asarray(rng.normal(size=(4, 5, 33)), jnp.bfloat16)
+  for y in (ints, flags, halves):
+    np.testing.assert_array_equal(reductions.argmax(y), jnp.argmax(y, -1))
+    np.testing.assert_array_equal(reductions.argmin(y), jnp.argmin(y, -1))
   # The training accuracy still counts the first maximum as the prediction.
   logits = jnp.zeros((1, 2, 6)).at[0, 0, 2].set(1.0)
   _, metrics = losses.weighted_loss(logits, jnp.array([[2, 1]]))

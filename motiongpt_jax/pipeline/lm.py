@@ -111,8 +111,8 @@ def train_lm(data: str, workdir: str, config=None, overrides=(), tokens: str | N
                               split="validation", repeat=False,
                               use_cached=bool(cache_dir)).first(tc.eval_batches) \
       if tc.eval_every else []  # (eval_every 0: never evaluated, so never built)
-  seqio_evaluator = None
-  if tc.get("seqio_eval_examples", 0) and tc.get("seqio_eval_tasks", ""):
+  seqio_evaluator = None  # (built only when used: seqio.Evaluator reads its tasks' examples)
+  if tc.eval_every and tc.get("seqio_eval_examples", 0) and tc.get("seqio_eval_tasks", ""):
     seqio_evaluator = PeriodicEvaluator(
         Transformer(model_config.replace(dropout_rate=0.0)),
         [n.strip() for n in tc.seqio_eval_tasks.split(",") if n.strip()],
