@@ -58,11 +58,13 @@ def _paths(work: str) -> dict:
 
 def _examples_per_second(mixture: str, cached: bool, seconds: float) -> float:
   import seqio
+  from motiongpt_jax.t5.seqio_batches import pipeline_options
   ds = seqio.get_dataset(mixture, task_feature_lengths=LENGTHS, dataset_split="train",
                          shuffle=True, num_epochs=None, seed=0, use_cached=cached,
                          shard_info=seqio.ShardInfo(0, 1),
                          feature_converter=seqio.EncDecFeatureConverter(pack=False))
-  it = ds.batch(32, drop_remainder=True).as_numpy_iterator()
+  # The trainer's tf.data options (``SeqioBatches``: map fusion).
+  it = ds.batch(32, drop_remainder=True).with_options(pipeline_options()).as_numpy_iterator()
   # Warm-up: every task's shuffle buffer (seqio's 1,000 examples) filled, then some.
   tasks = len(seqio.get_mixture_or_task(mixture).tasks)
   for _ in range(math.ceil((1000 * tasks + 640) / 32)):
