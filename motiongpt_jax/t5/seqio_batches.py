@@ -25,7 +25,7 @@ import tensorflow as tf
 def pipeline_options() -> tf.data.Options:
   """tf.data options of the training pipelines: map fusion, which TensorFlow leaves off.
 
-  Fusion changes no value and no order (tests/test_seqio_batches.py compares the batches
+  Fusion changes no value and no order (tests/test_lm_training.py compares the batches
   with and without it). Measured on the demo's instruction mixture (18 tasks, batches of 32
   packed 80 + 72 rows, 2 cores, alternating processes): 27.0-29.0 ms per batch without it,
   20.6-22.7 ms with it; the pre-training mixture 26.7 -> 20.6 ms (docs/performance.md).
